@@ -1,0 +1,10 @@
+"""keras_atac: attention as activation for Keras 3, on TensorFlow, JAX and PyTorch.
+
+Choose the backend before importing Keras (`KERAS_BACKEND=jax`); the package itself only uses
+`keras` and `keras.ops`.
+"""
+
+from keras_atac import layers
+from keras_atac.version import __version__
+
+__all__ = ["__version__", "layers"]

@@ -1,0 +1,7 @@
+"""Activation and attention layers: ATAC, AReLU and the baselines of the papers."""
+
+from keras_atac.layers.arelu import AReLU
+from keras_atac.layers.atac import ATAC
+from keras_atac.layers.factory import get, names
+
+__all__ = ["ATAC", "AReLU", "get", "names"]

@@ -1,0 +1,194 @@
+"""ATAC: attention as activation (Dai, Oehmcke, Gieseke, Wu and Barnard, ICPR 2020)."""
+
+import keras
+from keras import ops
+
+from keras_atac.api_export import keras_atac_export
+from keras_atac.layers import input_checks
+
+CONTEXTS = ("local", "global")
+
+
+def msra_prelu_initializer():
+    """MXNet's `MSRAPrelu()` initializer, which the official ATAC code uses for every kernel.
+
+    MSRAPrelu draws from a normal distribution with variance `2 / ((1 + slope**2) * fan_avg)` and
+    slope 0.25, i.e. Keras's `VarianceScaling` with scale `2 / 1.0625 = 1.88235...`.
+    """
+    return keras.initializers.VarianceScaling(
+        scale=2.0 / (1.0 + 0.25**2), mode="fan_avg", distribution="untruncated_normal"
+    )
+
+
+@keras_atac_export("keras_atac.layers.ATAC")
+class ATAC(keras.layers.Layer):
+    """Attention as activation: a local channel-attention gate used in place of ReLU.
+
+    An activation function and an attention gate both compute `x * G(x)`. ATAC uses as `G` a
+    channel attention computed from the point-wise, cross-channel context of every position:
+
+        L(X)    = BN2(PW2(ReLU(BN1(PW1(X)))))
+        ATAC(X) = X * sigmoid(L(X))
+
+    `PW1` is a 1x1 convolution (a dense map over the channel axis) from `C` to
+    `Ci = floor(C / reduction)` channels and `PW2` maps `Ci` back to `C`; neither has a bias.
+    The gate has the full shape of `X`: one value per element. Because a 1x1 convolution is a
+    dense map over channels, the unit works after `Dense` (N, C), `Conv1D`, `Conv2D` and `Conv3D`.
+
+    Parameters for `C` channels: `2*C*Ci + 2*Ci + 2*C` trainable (the two kernels and the
+    BatchNorm scales and offsets) and `2*Ci + 2*C` non-trainable (the BatchNorm moving
+    statistics); with `reduction=2` that is `C**2 + 3*C` trainable.
+
+    Variants of the official code:
+
+    - `use_inner_relu=False` drops the ReLU between the two BatchNorms (an ablation).
+    - `context="global"` averages over the spatial axes first, so the gate is one value per
+      channel broadcast over space: an SE-style gate used as the activation (the "SENet" curves
+      of the paper's attention-network figure). The parameter counts are the same.
+
+    Under the `mixed_float16` policy the gate is computed in float32, because the un-normalised
+    pointwise sums of large activations overflow float16 (largest value 65504); bfloat16 has the
+    range of float32, so `mixed_bfloat16` computes the gate in bfloat16.
+
+    Args:
+        reduction: the channel reduction ratio `r` of the bottleneck (2 in every published run).
+            A positive number with `floor(C / reduction) >= 1`.
+        context: `"local"` (the paper's unit, a gate per element) or `"global"` (a gate per
+            channel from globally averaged context).
+        use_inner_relu: whether the ReLU between the two pointwise maps is applied.
+        momentum: momentum of the BatchNorm moving statistics (MXNet's 0.9, the same convention
+            as Keras: `moving = momentum * moving + (1 - momentum) * batch`).
+        epsilon: BatchNorm epsilon (MXNet's 1e-5).
+        kernel_initializer: initializer of both pointwise kernels. Defaults to MXNet's
+            MSRAPrelu as in the official code:
+            `VarianceScaling(scale=2 / 1.0625, mode="fan_avg", distribution="untruncated_normal")`.
+        kernel_regularizer: optional regularizer of both pointwise kernels.
+        kernel_constraint: optional constraint of both pointwise kernels.
+        data_format: `"channels_last"` or `"channels_first"`; defaults to
+            `keras.config.image_data_format()`.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`, ...).
+
+    Example:
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((32, 32, 3)),
+    ...     keras.layers.Conv2D(16, 3, padding="same", use_bias=False),
+    ...     keras.layers.BatchNormalization(),
+    ...     keras_atac.layers.ATAC(),
+    ... ])
+
+    Reference:
+        Yimian Dai, Stefan Oehmcke, Fabian Gieseke, Yiquan Wu, Kobus Barnard.
+        "Attention as Activation". ICPR 2020. https://arxiv.org/abs/2007.07729
+    """
+
+    def __init__(
+        self,
+        reduction=2,
+        context="local",
+        use_inner_relu=True,
+        momentum=0.9,
+        epsilon=1e-5,
+        kernel_initializer=None,
+        kernel_regularizer=None,
+        kernel_constraint=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.reduction = input_checks.check_positive_number("reduction", reduction)
+        self.context = input_checks.check_choice("context", context, CONTEXTS)
+        if not isinstance(use_inner_relu, bool):
+            raise ValueError(
+                f"`use_inner_relu` must be a bool. Received: use_inner_relu={use_inner_relu!r}"
+            )
+        self.use_inner_relu = use_inner_relu
+        self.momentum = input_checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
+        self.epsilon = input_checks.check_positive_number("epsilon", epsilon)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer if kernel_initializer is not None else msra_prelu_initializer()
+        )
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.data_format = input_checks.standardize_data_format(data_format)
+
+    def build(self, input_shape):
+        channels = input_checks.check_channels(self, input_shape, self.data_format)
+        inner_channels = int(channels // self.reduction)
+        if inner_channels < 1:
+            raise ValueError(
+                f"`reduction` leaves no channel in the bottleneck of ATAC layer '{self.name}': "
+                f"floor({channels} / reduction) must be at least 1, so reduction must be at most "
+                f"{channels}. Received: reduction={self.reduction}"
+            )
+        axis = input_checks.channel_axis(self.data_format)
+        self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
+        # float16's range is too small for the pointwise sums of large inputs (see docstring).
+        if self.compute_dtype == "float16":
+            gate_policy, self._gate_dtype = "float32", "float32"
+        else:
+            gate_policy, self._gate_dtype = self.dtype_policy, self.compute_dtype
+
+        gate_shape = list(input_shape)
+        for spatial_axis in self._spatial_axes if self.context == "global" else ():
+            gate_shape[spatial_axis] = 1
+        reduced_shape = list(gate_shape)
+        reduced_shape[axis] = inner_channels
+
+        self.reduce_kernel = self._add_kernel("reduce_kernel", (channels, inner_channels))
+        self.reduce_norm = self._batch_norm("reduce_norm", axis, gate_policy)
+        self.reduce_norm.build(tuple(reduced_shape))
+        self.expand_kernel = self._add_kernel("expand_kernel", (inner_channels, channels))
+        self.expand_norm = self._batch_norm("expand_norm", axis, gate_policy)
+        self.expand_norm.build(tuple(gate_shape))
+
+    def _add_kernel(self, name, shape):
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+
+    def _batch_norm(self, name, axis, dtype):
+        return keras.layers.BatchNormalization(
+            axis=axis, momentum=self.momentum, epsilon=self.epsilon, dtype=dtype, name=name
+        )
+
+    def _pointwise(self, x, kernel):
+        """A 1x1 convolution without bias: a dense map over the channel axis."""
+        kernel = ops.cast(kernel, x.dtype)
+        if self.data_format == "channels_last":
+            return ops.matmul(x, kernel)
+        return ops.einsum("nc...,cd->nd...", x, kernel)
+
+    def call(self, inputs, training=None):
+        context = ops.cast(inputs, self._gate_dtype)
+        if self.context == "global" and self._spatial_axes:
+            context = ops.mean(context, axis=self._spatial_axes, keepdims=True)
+        logits = self.reduce_norm(self._pointwise(context, self.reduce_kernel), training=training)
+        if self.use_inner_relu:
+            logits = ops.relu(logits)
+        logits = self.expand_norm(self._pointwise(logits, self.expand_kernel), training=training)
+        return inputs * ops.cast(ops.sigmoid(logits), inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "reduction": self.reduction,
+                "context": self.context,
+                "use_inner_relu": self.use_inner_relu,
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "data_format": self.data_format,
+            }
+        )
+        return config

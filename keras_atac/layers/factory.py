@@ -1,0 +1,136 @@
+"""One factory for every activation and attention layer the package knows.
+
+`get("atac")`, `get("swish")`, `get(ATAC(reduction=4))`: everything in the package that takes an
+activation (host networks, the activation swap, the command line, the benchmarks) builds its
+layers here, so this module holds the only table of names.
+"""
+
+import functools
+
+import keras
+
+from keras_atac.api_export import keras_atac_export
+from keras_atac.layers.arelu import AReLU
+from keras_atac.layers.atac import ATAC
+
+
+def _keras_activation(name, **kwargs):
+    return keras.layers.Activation(name, **kwargs)
+
+
+# Canonical name -> callable(**kwargs) returning a new layer.
+_BUILDERS = {
+    "atac": ATAC,
+    "atac_global": functools.partial(ATAC, context="global"),
+    "arelu": AReLU,
+    # Keras activations that have a layer class with arguments of its own.
+    "relu": keras.layers.ReLU,
+    "relu6": functools.partial(keras.layers.ReLU, max_value=6.0),
+    "leaky_relu": keras.layers.LeakyReLU,
+    "elu": keras.layers.ELU,
+    "softmax": keras.layers.Softmax,
+}
+# Keras activation functions without parameters, wrapped in an `Activation` layer.
+_BUILDERS.update(
+    {
+        name: functools.partial(_keras_activation, name)
+        for name in (
+            "selu",
+            "gelu",
+            "silu",
+            "celu",
+            "mish",
+            "softplus",
+            "softsign",
+            "tanh",
+            "sigmoid",
+            "hard_sigmoid",
+            "hard_silu",
+            "log_sigmoid",
+            "exponential",
+            "linear",
+        )
+    }
+)
+
+# Alternative spelling -> canonical name. Names are also matched case-insensitively and with
+# "-" read as "_", so "Leaky-ReLU" finds "leaky_relu".
+_ALIASES = {
+    "swish": "silu",
+    "hard_swish": "hard_silu",
+    "leakyrelu": "leaky_relu",
+    "identity": "linear",
+    "atac_local": "atac",
+}
+
+
+@keras_atac_export("keras_atac.layers.names")
+def names(include_aliases=False):
+    """The sorted names `get` accepts (canonical names; with `include_aliases`, aliases too)."""
+    known = set(_BUILDERS)
+    if include_aliases:
+        known |= set(_ALIASES)
+    return sorted(known)
+
+
+def _canonical_name(identifier):
+    key = identifier.strip().lower().replace("-", "_")
+    return _ALIASES.get(key, key)
+
+
+@keras_atac_export("keras_atac.layers.get")
+def get(identifier, **kwargs):
+    """Returns a new layer for an activation or attention identifier.
+
+    Every call returns a fresh layer, never a shared instance, so the result can be placed at
+    one site of a model.
+
+    Args:
+        identifier: one of
+            - a name from `names(include_aliases=True)`, e.g. `"atac"`, `"arelu"`, `"relu"`,
+              `"swish"` (matched case-insensitively);
+            - a layer instance: a fresh copy is built from its config (the copy gets a new
+              unique name unless `name` is passed);
+            - a layer class: it is instantiated with `kwargs`;
+            - a Keras serialization dict (`{"class_name": ..., "config": ...}`), as written by
+              `keras.saving.serialize_keras_object`;
+            - any other callable, wrapped in `keras.layers.Activation`.
+        **kwargs: arguments of the layer, e.g. `get("atac", reduction=4, name="act1")`.
+
+    Returns:
+        A new, unbuilt `keras.layers.Layer`.
+
+    Raises:
+        ValueError: for an unknown name; the message lists the known names.
+        TypeError: for an identifier of another type.
+    """
+    if isinstance(identifier, keras.layers.Layer):
+        config = identifier.get_config()
+        config.pop("name", None)
+        config.update(kwargs)
+        return type(identifier).from_config(config)
+    if isinstance(identifier, type) and issubclass(identifier, keras.layers.Layer):
+        return identifier(**kwargs)
+    if isinstance(identifier, dict):
+        config = dict(identifier)
+        config["config"] = {**config.get("config", {}), **kwargs}
+        layer = keras.saving.deserialize_keras_object(config)
+        if not isinstance(layer, keras.layers.Layer):
+            raise TypeError(
+                f"The config dict does not describe a layer. Received: identifier={identifier!r}"
+            )
+        return layer
+    if isinstance(identifier, str):
+        name = _canonical_name(identifier)
+        if name not in _BUILDERS:
+            raise ValueError(
+                f"Unknown activation or attention layer: identifier={identifier!r}. "
+                f"Known names: {', '.join(names(include_aliases=True))}."
+            )
+        return _BUILDERS[name](**kwargs)
+    if callable(identifier):
+        return keras.layers.Activation(identifier, **kwargs)
+    raise TypeError(
+        "`identifier` must be a name, a layer, a layer class, a config dict or a callable. "
+        f"Received: identifier={identifier!r} of type {type(identifier).__name__}"
+    )

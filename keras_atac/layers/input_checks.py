@@ -1,0 +1,82 @@
+"""Argument and input-shape checks shared by the layers of the package.
+
+Every check raises a `ValueError` that names the argument and the value received, and is called
+before any weight is created, so a rejected call leaves the layer unbuilt.
+"""
+
+import numbers
+
+import keras
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def standardize_data_format(data_format):
+    """Returns `"channels_last"` or `"channels_first"`; `None` means Keras's global setting."""
+    if data_format is None:
+        return keras.config.image_data_format()
+    if isinstance(data_format, str) and data_format.lower() in DATA_FORMATS:
+        return data_format.lower()
+    raise ValueError(
+        f"`data_format` must be one of {DATA_FORMATS} or None. "
+        f"Received: data_format={data_format!r}"
+    )
+
+
+def channel_axis(data_format):
+    """The channel axis for a standardized `data_format` (valid for any rank)."""
+    return -1 if data_format == "channels_last" else 1
+
+
+def spatial_axes(rank, data_format):
+    """The axes between batch and channels, e.g. (1, 2) for (N, H, W, C); empty for rank 2."""
+    return tuple(range(1, rank - 1)) if data_format == "channels_last" else tuple(range(2, rank))
+
+
+def check_positive_number(name, value, *, integer=False):
+    """Checks that `value` is a positive real number (a positive integer if `integer`)."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        what = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"`{name}` must be {what}. Received: {name}={value!r}")
+    return value
+
+
+def check_number_in_range(name, value, low, high):
+    """Checks that `value` is a real number in the closed interval [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+        raise ValueError(
+            f"`{name}` must be a number in [{low}, {high}]. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_choice(name, value, choices):
+    """Checks that `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {tuple(choices)}. Received: {name}={value!r}")
+    return value
+
+
+def check_channels(layer, input_shape, data_format, *, min_rank=2):
+    """Checks the rank of `input_shape` and returns its (defined) number of channels.
+
+    Args:
+        layer: the layer being built (its class and name go into the message).
+        input_shape: the full input shape, batch axis included.
+        data_format: a standardized data format.
+        min_rank: the smallest rank the layer accepts, batch axis included.
+    """
+    where = f"{type(layer).__name__} layer '{layer.name}'"
+    if input_shape is None or len(input_shape) < min_rank:
+        raise ValueError(
+            f"{where} expects inputs of rank >= {min_rank} (batch axis included). "
+            f"Received: input_shape={input_shape}"
+        )
+    channels = input_shape[channel_axis(data_format)]
+    if channels is None:
+        raise ValueError(
+            f"{where} needs a defined channel dimension (axis {channel_axis(data_format)} with "
+            f"data_format='{data_format}'). Received: input_shape={input_shape}"
+        )
+    return int(channels)

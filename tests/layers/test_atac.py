@@ -1,0 +1,224 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_atac.layers import ATAC
+from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
+
+EPSILON = 1e-5
+MOMENTUM = 0.9
+
+
+def batch_norm_reference(x, gamma, beta, mean, variance, training, axis):
+    """BatchNorm in NumPy; in training, normalises with the biased batch statistics."""
+    reduce_axes = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
+    if training:
+        mean = x.mean(axis=reduce_axes)
+        variance = x.var(axis=reduce_axes)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    normalized = (x - mean.reshape(shape)) / np.sqrt(variance.reshape(shape) + EPSILON)
+    return gamma.reshape(shape) * normalized + beta.reshape(shape), mean, variance
+
+
+def atac_reference(x, weights, *, training, context="local", use_inner_relu=True, axis=-1):
+    """ATAC(X) = X * sigmoid(BN2(PW2(ReLU(BN1(PW1(X)))))), written directly from the paper.
+
+    Returns the output and the BatchNorms' updated moving statistics.
+    """
+    (w1, w2, g1, b1, mean1, var1, g2, b2, mean2, var2) = weights
+    x_last = np.moveaxis(x, axis, -1).astype("float64")
+    context_map = x_last
+    if context == "global":
+        context_map = x_last.mean(axis=tuple(range(1, x.ndim - 1)), keepdims=True)
+    h, batch_mean1, batch_var1 = batch_norm_reference(
+        context_map @ w1, g1, b1, mean1, var1, training, -1
+    )
+    if use_inner_relu:
+        h = np.maximum(h, 0.0)
+    h, batch_mean2, batch_var2 = batch_norm_reference(h @ w2, g2, b2, mean2, var2, training, -1)
+    output = np.moveaxis(x_last / (1.0 + np.exp(-h)), -1, axis)
+    moving = [
+        MOMENTUM * old + (1 - MOMENTUM) * new
+        for old, new in zip(
+            (mean1, var1, mean2, var2), (batch_mean1, batch_var1, batch_mean2, batch_var2)
+        )
+    ]
+    return output, moving
+
+
+def random_weights(layer, seed=0):
+    """Non-trivial weights (BN statistics included) in the layer's own order."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for weight in layer.weights:
+        shape = tuple(weight.shape)
+        if "variance" in weight.path:
+            values.append(rng.uniform(0.5, 2.0, shape))
+        else:
+            values.append(rng.normal(0.0, 0.7, shape))
+    values = [v.astype("float32") for v in values]
+    layer.set_weights(values)
+    return values
+
+
+def reference_order(layer, values):
+    """Weights as (w1, w2, g1, b1, mean1, var1, g2, b2, mean2, var2), looked up by path."""
+    by_name = {w.path.split("/", 1)[1]: v for w, v in zip(layer.weights, values)}
+    names = ["reduce_kernel", "expand_kernel"] + [
+        f"{norm}/{part}"
+        for norm in ("reduce_norm", "expand_norm")
+        for part in ("gamma", "beta", "moving_mean", "moving_variance")
+    ]
+    return [by_name[n].astype("float64") for n in names]
+
+
+class TestATAC(LayerTestCase):
+    layer_cls = ATAC
+    input_shape = (3, 5, 6, 8)
+    expected_trainable_params = 2 * 8 * 4 + 2 * 4 + 2 * 8
+    expected_non_trainable_params = 2 * 4 + 2 * 8
+
+
+class TestATACGlobalContext(TestATAC):
+    init_kwargs = {"context": "global"}
+
+
+class TestATACWithoutInnerReLU(TestATAC):
+    init_kwargs = {"use_inner_relu": False, "reduction": 4}
+    # Without the ReLU, PW2 is linear in the first BatchNorm's output: its offset is removed by
+    # the second BatchNorm's batch mean (zero gradient), and the second BatchNorm's input has a
+    # zero batch mean (the moving mean stays 0).
+    unchanged_by_training = ("reduce_norm/beta", "expand_norm/moving_mean")
+    expected_trainable_params = 2 * 8 * 2 + 2 * 2 + 2 * 8
+    expected_non_trainable_params = 2 * 2 + 2 * 8
+
+
+class TestATACAfterDense(TestATAC):
+    input_shape = (6, 8)
+
+
+class TestATACAfterConv3D(TestATAC):
+    input_shape = (2, 3, 4, 5, 8)
+
+
+@pytest.mark.parametrize("context", ["local", "global"])
+@pytest.mark.parametrize("use_inner_relu", [True, False])
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize(
+    "shape, data_format",
+    [
+        ((4, 6), "channels_last"),
+        ((3, 7, 6), "channels_last"),
+        ((2, 4, 5, 6), "channels_last"),
+        ((2, 6, 4, 5), "channels_first"),
+        ((2, 6, 3, 2, 4), "channels_first"),
+    ],
+)
+def test_matches_numpy_reference(shape, data_format, training, use_inner_relu, context):
+    layer = ATAC(context=context, use_inner_relu=use_inner_relu, data_format=data_format)
+    layer.build(shape)
+    values = reference_order(layer, random_weights(layer))
+    x = np.random.default_rng(1).normal(size=shape).astype("float32")
+    axis = -1 if data_format == "channels_last" else 1
+    expected, expected_moving = atac_reference(
+        x, values, training=training, context=context, use_inner_relu=use_inner_relu, axis=axis
+    )
+    np.testing.assert_allclose(
+        to_numpy(layer(x, training=training)), expected, rtol=1e-4, atol=1e-5
+    )
+
+    moving = [
+        to_numpy(getattr(norm, stat))
+        for norm in (layer.reduce_norm, layer.expand_norm)
+        for stat in ("moving_mean", "moving_variance")
+    ]
+    if training:
+        for actual, wanted in zip(moving, expected_moving):
+            np.testing.assert_allclose(actual, wanted, rtol=1e-4, atol=1e-5)
+    else:
+        for actual, original in zip(moving, (values[4], values[5], values[8], values[9])):
+            np.testing.assert_allclose(actual, original, rtol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [2, 3, 16, 64])
+def test_parameter_formula_for_reduction_two(channels):
+    layer = ATAC()
+    layer.build((None, 4, 4, channels))
+    inner = channels // 2
+    assert (
+        parameter_count(layer.trainable_weights) == 2 * channels * inner + 2 * inner + 2 * channels
+    )
+    assert parameter_count(layer.non_trainable_weights) == 2 * inner + 2 * channels
+    if channels % 2 == 0:
+        assert parameter_count(layer.trainable_weights) == channels**2 + 3 * channels
+
+
+@pytest.mark.parametrize("reduction, inner", [(3, 5), (2.5, 6), (16, 1)])
+def test_reduction_floors_the_bottleneck(reduction, inner):
+    layer = ATAC(reduction=reduction)
+    layer.build((None, 16))
+    assert tuple(layer.reduce_kernel.shape) == (16, inner)
+    assert tuple(layer.expand_kernel.shape) == (inner, 16)
+
+
+def test_default_initializer_is_msra_prelu():
+    initializer = ATAC().kernel_initializer
+    assert isinstance(initializer, keras.initializers.VarianceScaling)
+    assert initializer.mode == "fan_avg"
+    assert initializer.distribution == "untruncated_normal"
+    np.testing.assert_allclose(initializer.scale, 2.0 / 1.0625)
+
+
+def test_batch_norm_follows_training_in_fit_and_predict():
+    """fit updates the moving statistics; predict and evaluate use them and leave them alone."""
+    model = keras.Sequential([keras.Input((4, 4, 6)), ATAC()])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    x = np.random.default_rng(0).normal(3.0, 2.0, (8, 4, 4, 6)).astype("float32")
+    layer = model.layers[-1]
+    model.fit(x, x, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    mean = to_numpy(layer.reduce_norm.moving_mean)
+    assert not np.allclose(mean, 0.0)
+    model.predict(x, verbose=0)
+    model.evaluate(x, x, verbose=0)
+    np.testing.assert_array_equal(to_numpy(layer.reduce_norm.moving_mean), mean)
+
+
+def test_kernel_regularizer_and_constraint_apply_to_both_kernels():
+    layer = ATAC(kernel_regularizer=keras.regularizers.L2(0.5), kernel_constraint="non_neg")
+    layer.build((None, 4))
+    assert len(layer.losses) == 2
+    assert layer.reduce_kernel.constraint is layer.kernel_constraint
+    assert layer.expand_kernel.constraint is layer.kernel_constraint
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"reduction": 0}, "reduction=0"),
+        ({"reduction": -2}, "reduction=-2"),
+        ({"reduction": "2"}, "reduction='2'"),
+        ({"reduction": None}, "reduction=None"),
+        ({"reduction": True}, "reduction=True"),
+        ({"context": "spatial"}, "context='spatial'"),
+        ({"data_format": "channels_middle"}, "data_format='channels_middle'"),
+        ({"use_inner_relu": "yes"}, "use_inner_relu='yes'"),
+        ({"momentum": 1.5}, "momentum=1.5"),
+        ({"epsilon": 0}, "epsilon=0"),
+    ],
+)
+def test_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ATAC(**kwargs)
+
+
+def test_rejects_reduction_that_leaves_no_channel():
+    layer = ATAC(reduction=9)
+    with pytest.raises(ValueError, match="reduction=9"):
+        layer.build((None, 4, 4, 8))
+    assert not layer.built and not layer.weights
+
+
+def test_rejects_undefined_channels_in_a_functional_model():
+    with pytest.raises(ValueError, match="channel"):
+        ATAC(data_format="channels_first")(keras.Input((None, 8, 8)))
