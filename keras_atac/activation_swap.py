@@ -235,8 +235,7 @@ def clone_model(
     if copy_weights:
         swapper.copy_weights()
 
-    description = activation if isinstance(activation, str) else type(activation).__name__
-    report = SwapReport(model.name, repr(description), list(swapper.sites.values()))
+    report = SwapReport(model.name, _describe(activation), list(swapper.sites.values()))
     if verbose:
         print(report)
     return (new_model, report) if return_report else new_model
@@ -264,14 +263,14 @@ class _Swapper:
     def analyze(self, model):
         """Finds every site and decides, once per layer, whether it is replaced."""
         levels, nested_models = [(model, 0)], {id(model)}
-        gates, outputs, found_in = set(), set(), {}
+        gates, outputs, found_in, names = set(), set(), {}, []
         # Breadth first, so a layer shared between levels is reported at the outermost one.
         for level, depth in levels:
             level_gates, level_outputs = _graph_facts(level)
             gates |= level_gates
             outputs |= level_outputs
             for layer in level.layers:
-                self._taken_names.add(layer.name)
+                names.append((id(layer), layer.name))
                 if _is_graph_model(layer):
                     if id(layer) not in nested_models:
                         nested_models.add(id(layer))
@@ -291,9 +290,11 @@ class _Swapper:
         for layer_id, site in self.sites.items():
             layer, depth = found_in[layer_id]
             site.reason = self._reason(layer, site, depth, gates, outputs)
-            if site.reason is None and not site.embedded:
-                # The replaced layer leaves the model: its name is free for its successor.
-                self._taken_names.discard(site.layer)
+        # A replaced activation layer leaves the model: its name is free for its successor.
+        gone = {
+            key for key, site in self.sites.items() if site.reason is None and not site.embedded
+        }
+        self._taken_names = {name for layer_id, name in names if layer_id not in gone}
 
     def _reason(self, layer, site, depth, gates, outputs):
         layer_id = id(layer)
@@ -423,6 +424,15 @@ def _copy_weights(original, new):
             "A `clone_function` that changes a layer's weights needs copy_weights=False."
         )
     new.set_weights(values)
+
+
+def _describe(activation):
+    """A short name of the `activation` argument for the report."""
+    if isinstance(activation, str):
+        return repr(activation)
+    if isinstance(activation, dict):
+        return activation.get("class_name", "config")
+    return getattr(activation, "__name__", type(activation).__name__)
 
 
 def _is_graph_model(layer):

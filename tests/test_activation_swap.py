@@ -196,6 +196,17 @@ def test_report_lists_every_site_and_verbose_prints_it(capsys):
     assert len(printed.splitlines()) == len(report.sites) + 1
 
 
+def test_unbuilt_sequential_model():
+    model = keras.Sequential([keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)])
+    new = keras_atac.clone_model(model, "arelu")
+    assert [type(layer) for layer in new.layers] == [
+        keras.layers.Dense,
+        AReLU,
+        keras.layers.Dense,
+    ]
+    assert new(np.ones((1, 3), "float32")).shape == (1, 2)
+
+
 def test_recursive_false_copies_nested_models_unchanged():
     model = nested_model()
     x = RNG.normal(size=(2, 8, 8, 3)).astype("float32")
