@@ -5,6 +5,7 @@ Choose the backend before importing Keras (`KERAS_BACKEND=jax`); the package its
 """
 
 from keras_atac import layers, models
+from keras_atac.activation_swap import clone_model
 from keras_atac.version import __version__
 
-__all__ = ["__version__", "layers", "models"]
+__all__ = ["__version__", "clone_model", "layers", "models"]

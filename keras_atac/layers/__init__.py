@@ -2,6 +2,6 @@
 
 from keras_atac.layers.arelu import AReLU
 from keras_atac.layers.atac import ATAC
-from keras_atac.layers.factory import get, names
+from keras_atac.layers.factory import canonical_name, get, names
 
-__all__ = ["ATAC", "AReLU", "get", "names"]
+__all__ = ["ATAC", "AReLU", "canonical_name", "get", "names"]
