@@ -143,9 +143,8 @@ def _bottleneck(inputs, width, stride, activation, data_format, zero_init_last, 
     x = norm(data_format, f"{prefix}_bn2")(x)
     x = model_utils.activation_layer(activation, data_format, f"{prefix}_act2")(x)
     x = model_utils.conv2d(x, EXPANSION * width, 1, data_format, f"{prefix}_conv3")
-    x = norm(data_format, f"{prefix}_bn3", gamma_initializer="zeros" if zero_init_last else "ones")(
-        x
-    )
+    last_gamma = "zeros" if zero_init_last else "ones"
+    x = norm(data_format, f"{prefix}_bn3", gamma_initializer=last_gamma)(x)
     shortcut = inputs
     if stride != 1 or inputs.shape[input_checks.channel_axis(data_format)] != EXPANSION * width:
         shortcut = model_utils.conv2d(
