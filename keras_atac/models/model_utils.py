@@ -26,13 +26,7 @@ def image_input_shape(input_shape, data_format, default):
         height, width, channels = default
         return default if data_format == "channels_last" else (channels, height, width)
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
-    channels = shape[channel_axis(data_format)] if len(shape) == 3 else None
-    if channels is None or not all(
-        size is None
-        or (isinstance(size, numbers.Integral) and not isinstance(size, bool))
-        and size > 0
-        for size in shape
-    ):
+    if len(shape) != 3 or shape[channel_axis(data_format)] is None or not all(map(_is_size, shape)):
         raise ValueError(
             "`input_shape` must be a tuple of 3 positive sizes (height, width, channels) in the "
             f"order of data_format='{data_format}', with a defined number of channels. "
@@ -41,17 +35,11 @@ def image_input_shape(input_shape, data_format, default):
     return shape
 
 
-def check_integer_in_range(name, value, low, high):
-    """Checks that `value` is an integer in the closed interval [low, high]."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or not low <= value <= high
-    ):
-        raise ValueError(
-            f"`{name}` must be an integer in [{low}, {high}]. Received: {name}={value!r}"
-        )
-    return int(value)
+def _is_size(size):
+    """An undefined (`None`) or positive integer size."""
+    if size is None:
+        return True
+    return isinstance(size, numbers.Integral) and not isinstance(size, bool) and size > 0
 
 
 def check_activation(activation):
@@ -104,6 +92,17 @@ def conv2d(x, filters, kernel_size, data_format, name, strides=1):
         kernel_initializer=msra_prelu_initializer(),
         data_format=data_format,
         name=name,
+    )(x)
+
+
+def classification_head(x, num_classes, classifier_activation, data_format):
+    """Global average pooling, then `Dense(num_classes)` with MSRAPrelu kernels."""
+    x = keras.layers.GlobalAveragePooling2D(data_format=data_format, name="avg_pool")(x)
+    return keras.layers.Dense(
+        num_classes,
+        activation=classifier_activation,
+        kernel_initializer=msra_prelu_initializer(),
+        name="predictions",
     )(x)
 
 

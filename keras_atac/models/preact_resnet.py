@@ -4,7 +4,6 @@ import keras
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks
-from keras_atac.layers.atac import msra_prelu_initializer
 from keras_atac.models import model_utils
 
 WIDTHS = (16, 32, 64)
@@ -90,7 +89,8 @@ def cifar_resnet(
             "`depth` must be 6 * b + 2 for b >= 1 blocks per stage (8, 14, 20, 26, 32, ...). "
             f"Received: depth={depth!r}"
         )
-    act_layers = model_utils.check_integer_in_range("act_layers", act_layers, 1, 4)
+    input_checks.check_positive_number("act_layers", act_layers, integer=True)
+    input_checks.check_number_in_range("act_layers", act_layers, 1, 4)
     model_utils.check_activation(activation)
     model_utils.check_head(num_classes, classifier_activation)
     data_format = input_checks.standardize_data_format(data_format)
@@ -101,8 +101,8 @@ def cifar_resnet(
     x = model_utils.batch_norm(data_format, "input_bn", scale=False, center=False)(inputs)
     x = model_utils.conv2d(x, WIDTHS[0], 3, data_format, "stem_conv")
     for stage, (width, stride) in enumerate(zip(WIDTHS, STRIDES), start=1):
-        # Stage s belongs to the last `act_layers` of the groups (stage 1, 2, 3, head).
-        stage_activation = activation if stage >= 4 - act_layers + 1 else "relu"
+        # Stage s is among the last `act_layers` of the four groups (stage 1, 2, 3, head).
+        stage_activation = activation if stage > 4 - act_layers else "relu"
         for block in range(1, blocks + 1):
             x = _basic_block(
                 x,
@@ -114,13 +114,7 @@ def cifar_resnet(
             )
     x = model_utils.batch_norm(data_format, "final_bn")(x)
     x = model_utils.activation_layer(activation, data_format, "final_act")(x)
-    x = keras.layers.GlobalAveragePooling2D(data_format=data_format, name="avg_pool")(x)
-    outputs = keras.layers.Dense(
-        num_classes,
-        activation=classifier_activation,
-        kernel_initializer=msra_prelu_initializer(),
-        name="predictions",
-    )(x)
+    outputs = model_utils.classification_head(x, num_classes, classifier_activation, data_format)
     return keras.Model(inputs, outputs, name=name or f"cifar_resnet{depth}")
 
 

@@ -6,7 +6,6 @@ import keras
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks
-from keras_atac.layers.atac import msra_prelu_initializer
 from keras_atac.models import model_utils
 
 # (bottleneck width, blocks, stride) of stages 1-4; a block outputs 4 * width channels.
@@ -117,13 +116,7 @@ def resnet50_v1b(
                 zero_init_last,
                 f"stage{stage}_block{block}",
             )
-    x = keras.layers.GlobalAveragePooling2D(data_format=data_format, name="avg_pool")(x)
-    outputs = keras.layers.Dense(
-        num_classes,
-        activation=classifier_activation,
-        kernel_initializer=msra_prelu_initializer(),
-        name="predictions",
-    )(x)
+    outputs = model_utils.classification_head(x, num_classes, classifier_activation, data_format)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -150,9 +143,8 @@ def _bottleneck(inputs, width, stride, activation, data_format, zero_init_last, 
     x = norm(data_format, f"{prefix}_bn2")(x)
     x = model_utils.activation_layer(activation, data_format, f"{prefix}_act2")(x)
     x = model_utils.conv2d(x, EXPANSION * width, 1, data_format, f"{prefix}_conv3")
-    x = norm(data_format, f"{prefix}_bn3", gamma_initializer="zeros" if zero_init_last else "ones")(
-        x
-    )
+    last_gamma = "zeros" if zero_init_last else "ones"
+    x = norm(data_format, f"{prefix}_bn3", gamma_initializer=last_gamma)(x)
     shortcut = inputs
     if stride != 1 or inputs.shape[input_checks.channel_axis(data_format)] != EXPANSION * width:
         shortcut = model_utils.conv2d(

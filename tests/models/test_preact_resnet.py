@@ -4,6 +4,7 @@ import pytest
 
 from keras_atac.layers import ATAC
 from keras_atac.models import cifar_resnet
+from tests.layer_test_case import to_numpy
 from tests.models.model_checks import (
     atac_sites,
     check_channels_first_matches_channels_last,
@@ -112,12 +113,22 @@ def test_block_outputs_names_and_strided_sampling():
     np.testing.assert_allclose(y[..., :16], x[:, ::2, ::2, :], rtol=1e-6)
 
 
-@pytest.mark.parametrize("activation", ["atac", "swish"])
-def test_forward_pass_and_fit_step(activation):
-    model = cifar_resnet(8, num_classes=5, activation=activation, input_shape=(8, 8, 3))
+def test_forward_pass_fit_step_and_keras_save_and_load(tmp_path):
+    model = cifar_resnet(8, num_classes=5, activation="atac", input_shape=(8, 8, 3))
     x = random_images((4, 8, 8, 3))
-    assert model.predict(x, verbose=0).shape == (4, 5)
-    check_fit_step(model, x, 5)
+    assert tuple(model(x).shape) == (4, 5)
+    check_fit_step(model, x, 5)  # also gives non-initial weights and BatchNorm statistics
+    check_save_and_load(model, x, tmp_path / "cifar_resnet.keras")
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision(policy):
+    keras.config.set_dtype_policy(policy)  # the conftest fixture restores float32
+    model = cifar_resnet(8, activation="atac", input_shape=(8, 8, 3))
+    outputs = model(random_images((2, 8, 8, 3)) * 100, training=True)
+    assert keras.backend.standardize_dtype(outputs.dtype) == policy.split("_")[1]
+    assert np.all(np.isfinite(to_numpy(keras.ops.cast(outputs, "float32"))))
+    assert {keras.backend.standardize_dtype(w.dtype) for w in model.weights} == {"float32"}
 
 
 def test_unknown_spatial_size_and_softmax_head():
@@ -146,13 +157,6 @@ def test_activation_instance_is_copied_to_every_site():
     sites = [model.get_layer(name) for name in atac_sites(model)]
     assert len(sites) == 7 and unit not in sites and not unit.built
     assert {layer.reduction for layer in sites} == {4}
-
-
-def test_keras_save_and_load(tmp_path):
-    model = cifar_resnet(8, num_classes=3, activation="atac", input_shape=(8, 8, 3))
-    x = random_images((4, 8, 8, 3))
-    check_fit_step(model, x, 3)  # non-initial weights and BatchNorm statistics
-    check_save_and_load(model, x, tmp_path / "cifar_resnet.keras")
 
 
 @pytest.mark.parametrize("depth", [7, 9, 2, 0, -4, 20.0, "20", True])

@@ -88,17 +88,13 @@ def test_structure_act_stages_and_zero_init_last():
 
 @pytest.mark.slow
 def test_forward_pass_channels_first_matches_channels_last():
+    """The stem, pooling and bottlenecks in both layouts (ATAC's own is tested on cifar_resnet)."""
+
     def build(data_format):
         shape = (32, 32, 3) if data_format == "channels_last" else (3, 32, 32)
-        return resnet50_v1b(
-            num_classes=7, activation="atac", input_shape=shape, data_format=data_format
-        )
+        return resnet50_v1b(num_classes=7, input_shape=shape, data_format=data_format)
 
-    x = random_images((2, 32, 32, 3))
-    first = check_channels_first_matches_channels_last(build, x, modes=(False,))
-    assert {first.get_layer(name).data_format for name in atac_sites(first)} == {"channels_first"}
-    outputs = keras.ops.convert_to_numpy(first(np.moveaxis(x, -1, 1), training=True))
-    assert outputs.shape == (2, 7) and np.all(np.isfinite(outputs))
+    check_channels_first_matches_channels_last(build, random_images((2, 32, 32, 3)), (False,))
 
 
 @pytest.mark.parametrize("act_stages", [(5,), (0, 3), "34", 3, (3.0,), (True,), None])
