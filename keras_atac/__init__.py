@@ -4,7 +4,7 @@ Choose the backend before importing Keras (`KERAS_BACKEND=jax`); the package its
 `keras` and `keras.ops`.
 """
 
-from keras_atac import datasets, layers, training
+from keras_atac import datasets, layers, models, training
 from keras_atac.version import __version__
 
-__all__ = ["__version__", "datasets", "layers", "training"]
+__all__ = ["__version__", "datasets", "layers", "models", "training"]
