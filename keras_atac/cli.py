@@ -8,6 +8,7 @@ one plot of all curves. Choose the backend with `KERAS_BACKEND` before running.
 """
 
 import argparse
+import dataclasses
 import functools
 import json
 import pathlib
@@ -243,16 +244,7 @@ def run(args, activation, data, recipe, out, command):
         "data_source": data.source,
         "train_images": len(data.x_train),
         "test_images": len(data.x_test),
-        "recipe": {
-            "name": recipe.name,
-            "epochs": recipe.epochs,
-            "batch_size": recipe.batch_size,
-            "learning_rate": recipe.learning_rate,
-            "momentum": recipe.momentum,
-            "nesterov": recipe.nesterov,
-            "weight_decay": recipe.weight_decay,
-            "drop_epochs": list(recipe.drop_epochs()),
-        },
+        "recipe": {**dataclasses.asdict(recipe), "drop_epochs": list(recipe.drop_epochs())},
         "seed": args.seed,
         "trainable_parameters": trainable,
         "parameters": model.count_params(),
