@@ -266,7 +266,7 @@ RESULT_COLUMNS = [
     ("best_accuracy", "best test accuracy"),
     ("best_epoch", "best epoch"),
     ("final_accuracy", "final test accuracy"),
-    ("seconds_per_epoch", "seconds per epoch"),
+    ("seconds_per_epoch", "seconds per epoch", ".1f"),
 ]
 
 
@@ -311,7 +311,7 @@ def main(argv=None):
         f"{len(data.x_train):,} training and {len(data.x_test):,} test images; recipe "
         f"{recipe.name}: {recipe.epochs} epochs, batch {recipe.batch_size}, learning rate "
         f"{recipe.learning_rate:g}"
-        + (f" (x{recipe.drop_factor:g} from epochs {', '.join(map(str, drops))})" if drops else "")
+        + (f" (x{recipe.drop_factor:g} after epochs {', '.join(map(str, drops))})" if drops else "")
         + f", weight decay {recipe.weight_decay:g}; seed {args.seed}; backend "
         f"{keras.backend.backend()}.\n\n"
     )
