@@ -84,8 +84,11 @@ class LayerTestCase:
         paths = [w.path for w in layer.weights]
         layer(self.make_input(), training=True)
         assert [w.path for w in layer.weights] == paths
-        for weight in layer.weights:
-            assert len(weight.shape) <= 2, f"{weight.path} looks per-element: {weight.shape}"
+        # Per-channel or scalar, never per-element: no weight shape depends on the batch or
+        # spatial sizes.
+        other = self.make_layer()
+        other.build(tuple(d + 3 for d in self.input_shape[:-1]) + self.input_shape[-1:])
+        assert [tuple(w.shape) for w in other.weights] == [tuple(w.shape) for w in layer.weights]
 
     def test_symbolic_call_with_unknown_batch_and_spatial_sizes(self):
         channels = self.input_shape[-1]
