@@ -4,7 +4,7 @@ Choose the backend before importing Keras (`KERAS_BACKEND=jax`); the package its
 `keras` and `keras.ops`.
 """
 
-from keras_atac import layers
+from keras_atac import layers, models
 from keras_atac.version import __version__
 
-__all__ = ["__version__", "layers"]
+__all__ = ["__version__", "layers", "models"]

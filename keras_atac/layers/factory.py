@@ -14,8 +14,9 @@ from keras_atac.layers.arelu import AReLU
 from keras_atac.layers.atac import ATAC
 
 
-def _keras_activation(name, **kwargs):
-    return keras.layers.Activation(name, **kwargs)
+def _keras_activation(activation, **kwargs):
+    # Not `name`: that keyword belongs to the layer (`get("swish", name="act1")`).
+    return keras.layers.Activation(activation, **kwargs)
 
 
 # Canonical name -> callable(**kwargs) returning a new layer.
