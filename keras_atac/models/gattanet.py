@@ -1,13 +1,13 @@
 """GAttANet: global attention agreement (VanRullen and Alamia, 2021), and its toy CNN."""
 
-import numbers
 import re
 
 import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import get, input_checks
+from keras_atac.layers import input_checks
+from keras_atac.models import model_utils
 
 KEY_SOURCES = ("current", "previous")
 # Default taps: block outputs of the package's ResNets, else the activations of the toy CNN
@@ -154,9 +154,12 @@ class GAttANet(keras.Model):
                 )
                 for name in tapped_layers
             }
-        for _ in range(iterations - 1):
+        for iteration in range(2, iterations + 1):
             query = [queries[name](activations[name]) for name in tapped_layers]
-            query = keras.layers.Average()(query) if len(query) > 1 else query[0]
+            if len(query) > 1:
+                query = keras.layers.Average(name=f"global_query{iteration - 1}")(query)
+            else:
+                query = query[0]
             previous = activations
 
             def modulate(name, activation, query=query, previous=previous):
@@ -443,34 +446,29 @@ def gattanet_toy_cnn(
         Rufin VanRullen, Andrea Alamia. "GAttANet: Global attention agreement for
         convolutional neural networks". ICANN 2021, arXiv:2104.05575.
     """
-    input_checks.check_positive_number("num_classes", num_classes, integer=True)
-    get(activation)  # an unknown activation fails before anything is built
+    model_utils.check_activation(activation)
+    model_utils.check_head(num_classes, classifier_activation)
     data_format = input_checks.standardize_data_format(data_format)
-    if input_shape is None:
-        input_shape = (32, 32, 3) if data_format == "channels_last" else (3, 32, 32)
-    if (
-        not isinstance(input_shape, (tuple, list))
-        or len(input_shape) != 3
-        or not all(isinstance(s, numbers.Integral) and s > 0 for s in input_shape)
-    ):
+    shape = model_utils.image_input_shape(input_shape, data_format, (32, 32, 3))
+    if None in [shape[axis - 1] for axis in input_checks.spatial_axes(4, data_format)]:
         raise ValueError(
-            "`input_shape` must be 3 positive sizes in the order of `data_format`. "
-            f"Received: input_shape={input_shape!r}"
+            "gattanet_toy_cnn needs defined spatial sizes: its head is dense over the flattened "
+            f"features. Received: input_shape={input_shape!r}"
         )
     axis = input_checks.channel_axis(data_format)
 
-    inputs = keras.Input(tuple(input_shape))
+    inputs = keras.Input(shape)
     x = inputs
     for index, filters in enumerate(TOY_FILTERS, start=1):
         x = keras.layers.Conv2D(
             filters, 3, padding="same", data_format=data_format, name=f"block{index}_conv"
         )(x)
         x = keras.layers.BatchNormalization(axis=axis, name=f"block{index}_bn")(x)
-        x = get(activation, name=f"block{index}_act")(x)
+        x = model_utils.activation_layer(activation, data_format, f"block{index}_act")(x)
         x = keras.layers.MaxPooling2D(data_format=data_format, name=f"block{index}_pool")(x)
     x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
     x = keras.layers.Dense(TOY_UNITS, name="dense")(x)
-    x = get(activation, name="dense_act")(x)
+    x = model_utils.activation_layer(activation, data_format, "dense_act")(x)
     outputs = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(
         x
     )

@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks
+from keras_atac.models import model_utils
 
 NORMALIZATIONS = ("l2", "softmax")
 DISTANCES = ("mse", "kl")
@@ -49,10 +50,14 @@ class SSIA(keras.Model):
       attention transfer and self-attention distillation) is the one REFERENCE prescribes,
       with each choice an argument.
     - Defaults: L2 normalisation and the MSE, as in attention transfer (Zagoruyko and
-      Komodakis, 2017), with its weight of 1000. With spatial softmax maps the MSE is about
-      1e-6 on CIFAR-sized maps, so the term would not matter at any moderate weight; with L2
-      maps it is `(2 - 2 cos) / positions`, a few times 1e-4 at 32x32, which the weight of 1000
-      brings to a few tenths, the order of the task loss early in training.
+      Komodakis, 2017, whose code weights the sum of these MSEs by beta / 2 with
+      beta = 1000), and `guidance_weight = 1000`. L2 maps are invariant to the scale of the
+      features, and their MSE is `(2 - 2 cos) / positions`: at initialisation, on a batch of
+      CIFAR-10, `cifar_resnet(8)`'s default pairs give 1.1e-4 (32x32) and 4.8e-4 (16x16), so
+      the term starts near 0.6 against a task loss of 2.3. A softmax map depends on the scale
+      of `|F|^p` like a temperature, and its MSE is tiny (REFERENCE: about 1e-6; 2e-5 and
+      5e-4 in the same measurement), so with softmax maps choose the weight accordingly or
+      use `distance="kl"`.
     - Bilinear resizing (half-pixel centres) and `p = 2`.
     - `warmup_epochs`: the term is switched off for that many first epochs (0 by default), as
       in self-attention distillation; the switch is a non-trainable 0/1 variable
@@ -113,13 +118,7 @@ class SSIA(keras.Model):
             )
         input_checks.check_positive_number("p", p)
         input_checks.check_choice("interpolation", interpolation, INTERPOLATIONS)
-        if isinstance(warmup_epochs, bool) or not (
-            isinstance(warmup_epochs, int) and warmup_epochs >= 0
-        ):
-            raise ValueError(
-                "`warmup_epochs` must be an integer >= 0. "
-                f"Received: warmup_epochs={warmup_epochs!r}"
-            )
+        model_utils.check_integer_in_range("warmup_epochs", warmup_epochs, 0, math.inf)
         data_format = input_checks.standardize_data_format(data_format)
         names = list(dict.fromkeys(name for pair in pairs for name in pair))
         for name in names:

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_atac.models import GAttANet, gattanet_toy_cnn
+from keras_atac.models import GAttANet, cifar_resnet, gattanet_toy_cnn
 from tests.layer_test_case import parameter_count, to_numpy
 
 TAPS = ("conv1", "conv2", "dense")
@@ -343,3 +343,23 @@ def test_rejects_a_shared_tapped_layer_and_a_backbone_without_inputs():
 def test_toy_cnn_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gattanet_toy_cnn(**kwargs)
+
+
+@pytest.mark.parametrize("depth", [8, 14])
+def test_taps_every_block_output_of_cifar_resnet(depth):
+    backbone = cifar_resnet(depth, input_shape=(8, 8, 3))
+    blocks = (depth - 2) // 6
+    model = GAttANet(backbone)
+    assert model.tapped_layers == tuple(
+        f"stage{s}_block{i}_out" for s in (1, 2, 3) for i in range(1, blocks + 1)
+    )
+    extra = 2 * 16 * blocks * (16 + 32 + 64) + 3 * blocks
+    assert model.count_params() == backbone.count_params() + extra
+
+
+def test_trains_a_cifar_resnet():
+    model = GAttANet(cifar_resnet(8, input_shape=(8, 8, 3)))
+    history = fit_step(model, images((4, 8, 8, 3)))
+    assert np.isfinite(history.history["loss"][0])
+    alphas = [w for w in model.trainable_weights if w.path.endswith("alpha")]
+    assert len(alphas) == 3 and all(float(to_numpy(a)) != 0.0 for a in alphas)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_atac.models import SSIA
+from keras_atac.models import SSIA, cifar_resnet
 from tests.layer_test_case import to_numpy
 
 PAIRS = (("act1", "act2"), ("act1", "act3"))
@@ -288,3 +288,22 @@ def test_trains_under_mixed_precision():
     x, y = batch()
     history = model.fit(x, y, batch_size=len(x), epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0]) and np.isfinite(history["guidance_loss"][0])
+
+
+@pytest.mark.parametrize("depth, block", [(8, 1), (14, 2)])
+def test_default_pairs_of_cifar_resnet(depth, block):
+    backbone = cifar_resnet(depth, input_shape=(8, 8, 3))
+    assert SSIA.default_pairs(backbone) == (
+        (f"stage1_block{block}_out", f"stage2_block{block}_out"),
+        (f"stage2_block{block}_out", f"stage3_block{block}_out"),
+    )
+
+
+def test_trains_a_cifar_resnet():
+    backbone = cifar_resnet(8, input_shape=(8, 8, 3))
+    model = SSIA(backbone)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=LOSS)
+    x, y = batch()
+    history = model.fit(x, y, batch_size=len(x), epochs=1, verbose=0).history
+    assert history["guidance_loss"][0] > 0 and np.isfinite(history["loss"][0])
+    assert model.count_params() == backbone.count_params()
