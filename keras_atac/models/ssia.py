@@ -107,7 +107,7 @@ class SSIA(keras.Model):
         **kwargs,
     ):
         _check_backbone(backbone)
-        pairs = self.default_pairs(backbone) if pairs is None else _check_pairs(backbone, pairs)
+        pairs = self.default_pairs(backbone) if pairs is None else _check_pairs(pairs)
         input_checks.check_number_in_range("guidance_weight", guidance_weight, 0.0, math.inf)
         input_checks.check_choice("normalization", normalization, NORMALIZATIONS)
         input_checks.check_choice("distance", distance, DISTANCES)
@@ -294,7 +294,7 @@ def _check_backbone(backbone):
         )
 
 
-def _check_pairs(backbone, pairs):
+def _check_pairs(pairs):
     """Returns `pairs` as a tuple of (student, teacher) name tuples, checked."""
     if isinstance(pairs, str) or not isinstance(pairs, (list, tuple)) or not pairs:
         raise ValueError(

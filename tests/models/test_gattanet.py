@@ -345,20 +345,11 @@ def test_toy_cnn_rejects_bad_arguments(kwargs, message):
         gattanet_toy_cnn(**kwargs)
 
 
-@pytest.mark.parametrize("depth", [8, 14])
-def test_taps_every_block_output_of_cifar_resnet(depth):
-    backbone = cifar_resnet(depth, input_shape=(8, 8, 3))
-    blocks = (depth - 2) // 6
+def test_trains_a_cifar_resnet_tapped_at_every_block_output():
+    backbone = cifar_resnet(8, input_shape=(8, 8, 3))
     model = GAttANet(backbone)
-    assert model.tapped_layers == tuple(
-        f"stage{s}_block{i}_out" for s in (1, 2, 3) for i in range(1, blocks + 1)
-    )
-    extra = 2 * 16 * blocks * (16 + 32 + 64) + 3 * blocks
-    assert model.count_params() == backbone.count_params() + extra
-
-
-def test_trains_a_cifar_resnet():
-    model = GAttANet(cifar_resnet(8, input_shape=(8, 8, 3)))
+    assert model.tapped_layers == ("stage1_block1_out", "stage2_block1_out", "stage3_block1_out")
+    assert model.count_params() == backbone.count_params() + 2 * 16 * (16 + 32 + 64) + 3
     history = fit_step(model, images((4, 8, 8, 3)))
     assert np.isfinite(history.history["loss"][0])
     alphas = [w for w in model.trainable_weights if w.path.endswith("alpha")]
