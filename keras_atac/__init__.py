@@ -4,7 +4,7 @@ Choose the backend before importing Keras (`KERAS_BACKEND=jax`); the package its
 `keras` and `keras.ops`.
 """
 
-from keras_atac import layers, models
+from keras_atac import datasets, layers, models, training
 from keras_atac.version import __version__
 
-__all__ = ["__version__", "layers", "models"]
+__all__ = ["__version__", "datasets", "layers", "models", "training"]
