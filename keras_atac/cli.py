@@ -9,6 +9,7 @@ one plot of all curves. Choose the backend with `KERAS_BACKEND` before running.
 """
 
 import argparse
+import dataclasses
 import functools
 import json
 import pathlib
@@ -264,16 +265,7 @@ def run(args, activation, data, recipe, out, command):
         "data_source": data.source,
         "train_images": len(data.x_train),
         "test_images": len(data.x_test),
-        "recipe": {
-            "name": recipe.name,
-            "epochs": recipe.epochs,
-            "batch_size": recipe.batch_size,
-            "learning_rate": recipe.learning_rate,
-            "momentum": recipe.momentum,
-            "nesterov": recipe.nesterov,
-            "weight_decay": recipe.weight_decay,
-            "drop_epochs": list(recipe.drop_epochs()),
-        },
+        "recipe": {**dataclasses.asdict(recipe), "drop_epochs": list(recipe.drop_epochs())},
         "seed": args.seed,
         "trainable_parameters": trainable,
         "parameters": model.count_params(),
@@ -295,7 +287,7 @@ RESULT_COLUMNS = [
     ("best_accuracy", "best test accuracy"),
     ("best_epoch", "best epoch"),
     ("final_accuracy", "final test accuracy"),
-    ("seconds_per_epoch", "seconds per epoch"),
+    ("seconds_per_epoch", "seconds per epoch", ".1f"),
 ]
 
 
@@ -342,7 +334,7 @@ def main(argv=None):
         f"{len(data.x_train):,} training and {len(data.x_test):,} test images; recipe "
         f"{recipe.name}: {recipe.epochs} epochs, batch {recipe.batch_size}, learning rate "
         f"{recipe.learning_rate:g}"
-        + (f" (x{recipe.drop_factor:g} from epochs {', '.join(map(str, drops))})" if drops else "")
+        + (f" (x{recipe.drop_factor:g} after epochs {', '.join(map(str, drops))})" if drops else "")
         + f", weight decay {recipe.weight_decay:g}; seed {args.seed}; backend "
         f"{keras.backend.backend()}.\n\n"
     )

@@ -159,9 +159,10 @@ def _read(spec, data_dir):
     return sources.from_image_folder(path, spec.image_shape, spec.num_classes), str(path)
 
 
-def _check(arrays, name, spec, num_labels, label_key, source):
+def _check(arrays, name, spec, source, suffix, num_labels):
+    """Checks the image shapes and the labels `y_<split><suffix>` of both splits."""
     for split in sources.SPLITS:
-        images, labels = arrays[f"x_{split}"], arrays[label_key.format(split)]
+        images, labels = arrays[f"x_{split}"], arrays[f"y_{split}{suffix}"]
         if images.shape[1:] != spec.image_shape or len(images) != len(labels):
             raise ValueError(
                 f"{name} needs {spec.image_shape} images with one label each; the {split} split "
@@ -224,17 +225,16 @@ def load(name, data_dir=None, label_mode="fine", subset=None):
         input_checks.check_positive_number("subset", subset, integer=True)
 
     arrays, source = _read(spec, data_dir)
-    _check(arrays, name, spec, spec.num_classes, "y_{}", source)
-    label_key = "y_{}"
-    if label_mode == "coarse":
-        label_key = "y_{}_coarse"
+    _check(arrays, name, spec, source, "", spec.num_classes)
+    suffix = "_coarse" if label_mode == "coarse" else ""
+    if suffix:
         if "y_train_coarse" not in arrays or "y_test_coarse" not in arrays:
             raise ValueError(
                 "Coarse labels need tensorflow-datasets or an .npz file with y_train_coarse and "
                 f"y_test_coarse; {source} has none."
             )
-        _check(arrays, name, spec, spec.num_coarse_classes, label_key, source)
-    x_train, y_train = arrays["x_train"], arrays[label_key.format("train")]
+        _check(arrays, name, spec, source, suffix, spec.num_coarse_classes)
+    x_train, y_train = arrays["x_train"], arrays[f"y_train{suffix}"]
     if subset is not None:
         if subset > len(x_train):
             raise ValueError(
@@ -249,7 +249,7 @@ def load(name, data_dir=None, label_mode="fine", subset=None):
         x_train=x_train,
         y_train=y_train.astype("int32"),
         x_test=arrays["x_test"],
-        y_test=arrays[label_key.format("test")].astype("int32"),
+        y_test=arrays[f"y_test{suffix}"].astype("int32"),
         num_classes=spec.num_classes,
         label_mode=label_mode,
         source=source,

@@ -49,12 +49,19 @@ def summarize_history(history, metric="val_accuracy"):
 
 @keras_atac_export("keras_atac.training.markdown_table")
 def markdown_table(rows, columns):
-    """A Markdown table of `rows` (dicts) with `columns`, a list of `(key, heading)` pairs.
+    """A Markdown table of `rows` (dicts).
 
-    Floats are written with 4 decimals, integers with thousands separators.
+    Args:
+        rows: one dict per row.
+        columns: `(key, heading)` or `(key, heading, format_spec)` tuples. Without a format
+            spec, floats are written with 4 decimals and integers with thousands separators.
     """
 
-    def cell(value):
+    def cell(value, format_spec):
+        if value is None:
+            return ""
+        if format_spec:
+            return format(value, format_spec)
         if isinstance(value, float):
             return f"{value:.4f}"
         if isinstance(value, int):
@@ -62,12 +69,12 @@ def markdown_table(rows, columns):
         return str(value)
 
     lines = [
-        "| " + " | ".join(heading for _, heading in columns) + " |",
+        "| " + " | ".join(column[1] for column in columns) + " |",
         "|" + "---|" * len(columns),
     ]
-    lines += [
-        "| " + " | ".join(cell(row.get(key, "")) for key, _ in columns) + " |" for row in rows
-    ]
+    for row in rows:
+        cells = [cell(row.get(key), spec[0] if spec else None) for key, _, *spec in columns]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

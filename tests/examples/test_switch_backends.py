@@ -27,6 +27,7 @@ def test_tutorial_runs_a_worker_per_backend(tmp_path):
         "--subset", "20",
         "--batch-size", "10",
         "--epochs", "2",
+        "--activation", "relu",
         "--backends", backend,
         "--out", tmp_path / "out",
     )  # fmt: skip

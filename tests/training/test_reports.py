@@ -30,14 +30,22 @@ def test_summary_needs_the_metric():
 
 def test_markdown_table():
     table = training.markdown_table(
-        [{"name": "relu", "acc": 0.91234, "params": 78042}, {"name": "atac", "acc": 0.9}],
-        [("name", "activation"), ("acc", "best"), ("params", "parameters")],
+        [
+            {"name": "relu", "acc": 0.91234, "params": 78042, "seconds": 44.06},
+            {"name": "atac", "acc": 0.9},
+        ],
+        [
+            ("name", "activation"),
+            ("acc", "best"),
+            ("params", "parameters"),
+            ("seconds", "s", ".1f"),
+        ],
     )
     assert table.splitlines() == [
-        "| activation | best | parameters |",
-        "|---|---|---|",
-        "| relu | 0.9123 | 78,042 |",
-        "| atac | 0.9000 |  |",
+        "| activation | best | parameters | s |",
+        "|---|---|---|---|",
+        "| relu | 0.9123 | 78,042 | 44.1 |",
+        "| atac | 0.9000 |  |  |",
     ]
 
 
