@@ -25,7 +25,12 @@ from keras_atac import datasets, layers, models, training
 # The host networks the command line builds. cifar_resnet<depth> takes any depth 6b + 2.
 MODEL_NAMES = ("cifar_resnet<depth>", "resnet50_v1b", "conv_mnist")
 # Model-level attention that --mechanism wraps around the network (with its defaults).
-MECHANISMS = {"none": None, "ssia": models.SSIA, "gattanet": models.GAttANet}
+MECHANISMS = {
+    "none": None,
+    "ssia": models.SSIA,
+    "gattanet": models.GAttANet,
+    "gattanet_cosine": functools.partial(models.GAttANet, agreement="cosine"),
+}
 # The recipe each dataset is trained with unless --recipe says otherwise.
 DEFAULT_RECIPES = {"cifar10": "atac_cifar", "cifar100": "atac_cifar", "mnist": "arelu_mnist"}
 
@@ -57,7 +62,8 @@ def _common_options():
         help="model-level attention around the network: ssia (a training-only guidance loss, "
         "each stage's attention map guided by the next stage's; the plain network at "
         "inference) or gattanet (a second pass modulated by global attention agreement at "
-        "every block output, or at every activation of conv_mnist) (default: none)",
+        "every block output, or at every activation of conv_mnist; gattanet_cosine with the "
+        "bounded cosine agreement, stable at large learning rates) (default: none)",
     )
     parser.add_argument(
         "--dataset", required=True, choices=datasets.names(), help="the dataset to train on"

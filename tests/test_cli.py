@@ -133,7 +133,11 @@ def test_compare_activations_on_an_npz_file(tmp_path, capsys, mnist_npz):
 @pytest.mark.parametrize(
     "mechanism, trainable, log_column",
     # GAttANet on cifar_resnet8: 2 * 16 * (16 + 32 + 64) projections and 3 alphas.
-    [("ssia", 77_850, "guidance_loss"), ("gattanet", 77_850 + 3_587, "val_accuracy")],
+    [
+        ("ssia", 77_850, "guidance_loss"),
+        ("gattanet", 77_850 + 3_587, "val_accuracy"),
+        ("gattanet_cosine", 77_850 + 3_587, "val_accuracy"),
+    ],
 )
 def test_train_with_a_mechanism(tmp_path, capsys, mechanism, trainable, log_column):
     write_image_folder(tmp_path / "data", num_classes=10, train_per_class=1, test_per_class=1)

@@ -78,7 +78,8 @@ class SSIA(keras.Model):
         warmup_epochs: the number of first epochs without the guidance term, an integer >= 0.
         data_format: the data format of the feature maps, `"channels_last"` or
             `"channels_first"`; defaults to `keras.config.image_data_format()`.
-        **kwargs: base model arguments (`name`, `trainable`).
+        name: the model's name; defaults to `f"{backbone.name}_ssia"`.
+        **kwargs: base model arguments (`trainable`, `dtype`).
 
     Example:
 
@@ -104,6 +105,7 @@ class SSIA(keras.Model):
         interpolation="bilinear",
         warmup_epochs=0,
         data_format=None,
+        name=None,
         **kwargs,
     ):
         _check_backbone(backbone)
@@ -120,11 +122,11 @@ class SSIA(keras.Model):
         input_checks.check_choice("interpolation", interpolation, INTERPOLATIONS)
         model_utils.check_integer_in_range("warmup_epochs", warmup_epochs, 0, math.inf)
         data_format = input_checks.standardize_data_format(data_format)
-        names = list(dict.fromkeys(name for pair in pairs for name in pair))
-        for name in names:
-            _check_feature_map(backbone, name, "pairs")
+        tapped = list(dict.fromkeys(layer for pair in pairs for layer in pair))
+        for layer in tapped:
+            _check_feature_map(backbone, layer, "pairs")
 
-        super().__init__(**kwargs)
+        super().__init__(name=name or f"{backbone.name}_ssia", **kwargs)
         self.backbone = backbone
         self.pairs = pairs
         self.guidance_weight = guidance_weight
@@ -137,7 +139,7 @@ class SSIA(keras.Model):
         # The backbone's outputs and the tapped feature maps, from the backbone's own layers.
         self._taps = keras.Model(
             backbone.input,
-            [backbone.output, {name: backbone.get_layer(name).output for name in names}],
+            [backbone.output, {layer: backbone.get_layer(layer).output for layer in tapped}],
             name=f"{backbone.name}_taps",
         )
         self.guidance_tracker = _TrainingOnlyMean(name="guidance_loss")

@@ -72,18 +72,26 @@ def query_reference(activation, kernel):
     return queries.reshape(len(activation), -1, kernel.shape[1]).mean(axis=1)
 
 
-def agreement_reference(activation, keys_activation, kernel, query, alpha):
-    """x * (1 + alpha * k . q), with k the key of every position (unit, for dense layers)."""
+def agreement_reference(activation, keys_activation, kernel, query, alpha, cosine):
+    """x * (1 + alpha * g), g = k . q (or cos(k, q)) with k the key of every position (unit)."""
     if activation.ndim == 2:
         keys = keys_activation[:, :, None] * kernel[None]
         agreement = np.einsum("ncd,nd->nc", keys, query)
     else:
         keys = keys_activation @ kernel
-        agreement = np.einsum("nhwd,nd->nhw", keys, query)[..., None]
+        agreement = np.einsum("nhwd,nd->nhw", keys, query)
+    if cosine:
+        norms = np.linalg.norm(keys, axis=-1) * np.linalg.norm(query, axis=-1).reshape(
+            (-1,) + (1,) * (agreement.ndim - 1)
+        )
+        # Positions without activity (zero keys) have no agreement: the layer's 1e-6 floor.
+        agreement = agreement / np.maximum(norms, 1e-6)
+    if activation.ndim > 2:
+        agreement = agreement[..., None]
     return activation * (1.0 + alpha * agreement)
 
 
-def gattanet_reference(backbone, weights, x, iterations, keys_from, data_format):
+def gattanet_reference(backbone, weights, x, iterations, keys_from, agreement, data_format):
     """The passes of GAttANet, running the backbone's layers one by one on NumPy arrays."""
 
     def channels_last(a):
@@ -118,6 +126,7 @@ def gattanet_reference(backbone, weights, x, iterations, keys_from, data_format)
                 weights[f"{name}_agreement/key_kernel"],
                 query,
                 weights[f"{name}_agreement/alpha"],
+                agreement == "cosine",
             )
 
         output, activations = run(modulate)
@@ -128,15 +137,15 @@ def gattanet_reference(backbone, weights, x, iterations, keys_from, data_format)
 
 
 @pytest.mark.parametrize(
-    "keys_from, iterations, data_format",
+    "keys_from, iterations, agreement, data_format",
     [
-        ("current", 2, "channels_last"),
-        ("previous", 2, "channels_last"),
-        ("current", 3, "channels_first"),
-        ("previous", 3, "channels_last"),
+        ("current", 2, "dot", "channels_last"),
+        ("previous", 2, "cosine", "channels_last"),
+        ("current", 3, "cosine", "channels_first"),
+        ("previous", 3, "dot", "channels_last"),
     ],
 )
-def test_matches_numpy_reference(keys_from, iterations, data_format):
+def test_matches_numpy_reference(keys_from, iterations, agreement, data_format):
     backbone = small_backbone(data_format)
     model = GAttANet(
         backbone,
@@ -144,12 +153,15 @@ def test_matches_numpy_reference(keys_from, iterations, data_format):
         key_dim=4,
         iterations=iterations,
         keys_from=keys_from,
+        agreement=agreement,
         data_format=data_format,
     )
     weights = randomize_attention(model)
     shape = (4, 6, 6, 2) if data_format == "channels_last" else (4, 2, 6, 6)
     x = images(shape)
-    expected = gattanet_reference(backbone, weights, x, iterations, keys_from, data_format)
+    expected = gattanet_reference(
+        backbone, weights, x, iterations, keys_from, agreement, data_format
+    )
     assert not np.allclose(expected, to_numpy(backbone(x)), atol=1e-3)  # attention acts
     np.testing.assert_allclose(to_numpy(model(x)), expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-5)
@@ -275,6 +287,7 @@ def test_config_and_keras_file_round_trip(tmp_path):
         key_dim=4,
         iterations=3,
         keys_from="previous",
+        agreement="cosine",
         kernel_regularizer=keras.regularizers.L2(1e-3),
         alpha_constraint=keras.constraints.NonNeg(),
     )
@@ -310,6 +323,7 @@ def test_trains_under_mixed_precision():
         ({"key_dim": 2.5}, "key_dim=2.5"),
         ({"iterations": 0}, "iterations=0"),
         ({"keys_from": "next"}, "keys_from='next'"),
+        ({"agreement": "softmax"}, "agreement='softmax'"),
         ({"data_format": "NCHW"}, "data_format='NCHW'"),
         ({"tapped_layers": []}, r"tapped_layers=\[\]"),
         ({"tapped_layers": "conv1"}, "tapped_layers='conv1'"),
