@@ -2,6 +2,7 @@
 
     keras-atac train --model cifar_resnet20 --activation atac --dataset cifar10
     keras-atac compare --model conv_mnist --activations relu,arelu --dataset mnist --epochs 5
+    keras-atac train --model cifar_resnet20 --mechanism ssia --dataset cifar10
 
 Each run writes Keras's CSV log, a JSON summary and a plot; `compare` adds a Markdown table and
 one plot of all curves. Choose the backend with `KERAS_BACKEND` before running.
@@ -23,6 +24,13 @@ from keras_atac import datasets, layers, models, training
 
 # The host networks the command line builds. cifar_resnet<depth> takes any depth 6b + 2.
 MODEL_NAMES = ("cifar_resnet<depth>", "resnet50_v1b", "conv_mnist")
+# Model-level attention that --mechanism wraps around the network (with its defaults).
+MECHANISMS = {
+    "none": None,
+    "ssia": models.SSIA,
+    "gattanet": models.GAttANet,
+    "gattanet_cosine": functools.partial(models.GAttANet, agreement="cosine"),
+}
 # The recipe each dataset is trained with unless --recipe says otherwise.
 DEFAULT_RECIPES = {"cifar10": "atac_cifar", "cifar100": "atac_cifar", "mnist": "arelu_mnist"}
 
@@ -46,6 +54,16 @@ def _common_options():
         "--model",
         required=True,
         help="host network: cifar_resnet<depth> (e.g. cifar_resnet20), resnet50_v1b, conv_mnist",
+    )
+    parser.add_argument(
+        "--mechanism",
+        default="none",
+        choices=tuple(MECHANISMS),
+        help="model-level attention around the network: ssia (a training-only guidance loss, "
+        "each stage's attention map guided by the next stage's; the plain network at "
+        "inference) or gattanet (a second pass modulated by global attention agreement at "
+        "every block output, or at every activation of conv_mnist; gattanet_cosine with the "
+        "bounded cosine agreement, stable at large learning rates) (default: none)",
     )
     parser.add_argument(
         "--dataset", required=True, choices=datasets.names(), help="the dataset to train on"
@@ -98,7 +116,8 @@ def _common_options():
     parser.add_argument(
         "--out",
         type=pathlib.Path,
-        help="output folder (default: runs/<model>_<activation or 'compare'>_<dataset>)",
+        help="output folder (default: "
+        "runs/<model>_<activation or 'compare'>[_<mechanism>]_<dataset>)",
     )
     parser.add_argument(
         "--verbose",
@@ -174,11 +193,18 @@ def build_model(args, activation, data):
     This is the one place where options become a model: an option that changes the network
     (e.g. an attention mechanism) is applied here.
     """
-    return _model_builder(args.model)(
+    model = _model_builder(args.model)(
         num_classes=args.num_classes or data.num_classes,
         activation=activation,
         input_shape=data.input_shape,
     )
+    return _with_mechanism(args, model)
+
+
+def _with_mechanism(args, model):
+    """`model` wrapped in the --mechanism, or `model` itself for "none"."""
+    mechanism = MECHANISMS[args.mechanism]
+    return model if mechanism is None else mechanism(model)
 
 
 def _recipe(args):
@@ -203,7 +229,7 @@ def _check_options(args, activations):
         raise ValueError(f"an activation is listed twice: {','.join(activations)}")
     # Building the network once at its default input size checks the model name and its
     # arguments before any data is read or downloaded.
-    _model_builder(args.model)(num_classes=args.num_classes or 10)
+    _with_mechanism(args, _model_builder(args.model)(num_classes=args.num_classes or 10))
     return _recipe(args)
 
 
@@ -239,6 +265,7 @@ def run(args, activation, data, recipe, out, command):
         "command": command,
         "model": args.model,
         "activation": activation,
+        "mechanism": args.mechanism,
         "dataset": data.name,
         "labels": data.label_mode,
         "data_source": data.source,
@@ -290,14 +317,16 @@ def main(argv=None):
     except (ValueError, TypeError, FileNotFoundError) as error:
         parser.error(str(error))
 
+    mechanism = "" if args.mechanism == "none" else f"_{args.mechanism}"
     if args.command == "train":
-        out = args.out or pathlib.Path("runs") / f"{args.model}_{args.activation}_{args.dataset}"
+        name = f"{args.model}_{args.activation}{mechanism}_{args.dataset}"
+        out = args.out or pathlib.Path("runs") / name
         summary, _ = run(args, args.activation, data, recipe, out, command)
         print(json.dumps({k: summary[k] for k in ("best_accuracy", "final_accuracy")}))
         print(f"wrote {out}")
         return 0
 
-    out = args.out or pathlib.Path("runs") / f"{args.model}_compare_{args.dataset}"
+    out = args.out or pathlib.Path("runs") / f"{args.model}_compare{mechanism}_{args.dataset}"
     summaries, histories = [], {}
     for activation in activations:
         summary, histories[activation] = run(

@@ -40,6 +40,7 @@ def test_help_explains_every_option(capsys):
             ["train"],
             [
                 "--model",
+                "--mechanism",
                 "--activation",
                 "--dataset",
                 "--labels",
@@ -130,9 +131,41 @@ def test_compare_activations_on_an_npz_file(tmp_path, capsys, mnist_npz):
 
 
 @pytest.mark.parametrize(
+    "mechanism, trainable, log_column",
+    # GAttANet on cifar_resnet8: 2 * 16 * (16 + 32 + 64) projections and 3 alphas.
+    [
+        ("ssia", 77_850, "guidance_loss"),
+        ("gattanet", 77_850 + 3_587, "val_accuracy"),
+        ("gattanet_cosine", 77_850 + 3_587, "val_accuracy"),
+    ],
+)
+def test_train_with_a_mechanism(tmp_path, capsys, mechanism, trainable, log_column):
+    write_image_folder(tmp_path / "data", num_classes=10, train_per_class=1, test_per_class=1)
+    argv = [
+        "train",
+        "--model", "cifar_resnet8",
+        "--mechanism", mechanism,
+        "--dataset", "cifar10",
+        "--data-dir", str(tmp_path / "data"),
+        "--epochs", "1",
+        "--batch-size", "10",
+        "--verbose", "0",
+        "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["mechanism"] == mechanism
+    assert summary["trainable_parameters"] == trainable
+    assert log_column in (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize(
     "argv, message",
     [
         (["--model", "vgg16", "--dataset", "mnist"], "unknown model 'vgg16'"),
+        (["--model", "conv_mnist", "--dataset", "mnist", "--mechanism", "ssia"], "pairs"),
+        (["--model", "conv_mnist", "--dataset", "mnist", "--mechanism", "se"], "'se'"),
         (["--model", "cifar_resnet9", "--dataset", "cifar10"], "depth=9"),
         (["--model", "conv_mnist", "--dataset", "mnist", "--activation", "relux"], "'relux'"),
         (["--model", "conv_mnist", "--dataset", "svhn"], "invalid choice: 'svhn'"),
