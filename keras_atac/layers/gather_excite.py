@@ -142,45 +142,22 @@ class GatherExcite(keras.layers.Layer):
         )
         policy = layer_utils.sensitive_dtype_policy(self)
         self._gate_dtype = policy.compute_dtype
-        axis = input_checks.channel_axis(self.data_format)
-
-        shape = tuple(input_shape)
         self.gather_convs, self.gather_norms, self.gather_activations = [], [], []
         if self.extra_params:
-            num_convs = 1 if learned_global else self.extent.bit_length() - 1
-            for i in range(num_convs):
-                conv = self._depthwise(spatial_shape if learned_global else 3, i, policy)
-                if not learned_global:
-                    shape = self._padded_shape(shape, 1)
-                conv.build(shape)
-                shape = conv.compute_output_shape(shape)
-                norm = keras.layers.BatchNormalization(
-                    axis=axis,
-                    momentum=self.momentum,
-                    epsilon=self.epsilon,
-                    dtype=policy,
-                    name=f"gather_norm{i + 1}",
-                )
-                norm.build(shape)
-                self.gather_convs.append(conv)
-                self.gather_norms.append(norm)
-                if i < num_convs - 1:
-                    activation = layer_utils.activation_layer(self.inner_activation, policy)
-                    activation.build(shape)
-                    self.gather_activations.append(activation)
+            shape = self._build_learned_gather(tuple(input_shape), policy)
         else:
-            shape = self._gathered_shape(shape)
+            shape = self._gathered_shape(tuple(input_shape))
 
         if self.use_mlp:
             # 1x1 convolutions as dense maps over a channels-last layout: Keras's TensorFlow
             # backend adds a channels-first convolution's bias along the wrong axis when the
             # map's width equals the number of filters (its `ops.add` takes the bias for NHWC).
             mlp_shape = (shape[0], *(shape[a] for a in self._spatial_axes), channels)
-            self.reduce = self._dense(inner_channels, "reduce", policy)
+            self.reduce = layer_utils.dense_sublayer(self, inner_channels, "reduce", policy)
             self.reduce.build(mlp_shape)
             self.inner = layer_utils.activation_layer(self.inner_activation, policy)
             self.inner.build(mlp_shape[:-1] + (inner_channels,))
-            self.expand = self._dense(channels, "expand", policy)
+            self.expand = layer_utils.dense_sublayer(self, channels, "expand", policy)
             self.expand.build(mlp_shape[:-1] + (inner_channels,))
         self.gate = layer_utils.activation_layer(self.gate_activation, policy)
         self.gate.build(shape)
@@ -190,32 +167,45 @@ class GatherExcite(keras.layers.Layer):
                 ndim=rank, axes={a: input_shape[a] for a in range(1, rank)}
             )
 
-    def _depthwise(self, kernel_size, index, policy):
-        return layer_utils.DEPTHWISE_CONVOLUTIONS[len(self._spatial_axes)](
-            kernel_size=kernel_size,
-            strides=1 if self.extent == GLOBAL else 2,
-            padding="valid",
-            use_bias=False,
-            depthwise_initializer=self.depthwise_initializer,
-            depthwise_regularizer=self.depthwise_regularizer,
-            depthwise_constraint=self.depthwise_constraint,
-            data_format=self.data_format,
-            dtype=policy,
-            name=f"gather_conv{index + 1}",
-        )
-
-    def _dense(self, units, name, policy):
-        return keras.layers.Dense(
-            units,
-            kernel_initializer=self.kernel_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            kernel_constraint=self.kernel_constraint,
-            bias_initializer=self.bias_initializer,
-            bias_regularizer=self.bias_regularizer,
-            bias_constraint=self.bias_constraint,
-            dtype=policy,
-            name=name,
-        )
+    def _build_learned_gather(self, shape, policy):
+        """Builds GE-theta's depthwise convolutions, BatchNorms and activations; returns the
+        gathered shape."""
+        spatial_shape = tuple(shape[a] for a in self._spatial_axes)
+        learned_global = self.extent == GLOBAL
+        num_convs = 1 if learned_global else self.extent.bit_length() - 1
+        axis = input_checks.channel_axis(self.data_format)
+        for i in range(num_convs):
+            conv = layer_utils.DEPTHWISE_CONVOLUTIONS[len(spatial_shape)](
+                kernel_size=spatial_shape if learned_global else 3,
+                strides=1 if learned_global else 2,
+                padding="valid",
+                use_bias=False,
+                depthwise_initializer=self.depthwise_initializer,
+                depthwise_regularizer=self.depthwise_regularizer,
+                depthwise_constraint=self.depthwise_constraint,
+                data_format=self.data_format,
+                dtype=policy,
+                name=f"gather_conv{i + 1}",
+            )
+            if not learned_global:
+                shape = self._padded_shape(shape, 1)
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            norm = keras.layers.BatchNormalization(
+                axis=axis,
+                momentum=self.momentum,
+                epsilon=self.epsilon,
+                dtype=policy,
+                name=f"gather_norm{i + 1}",
+            )
+            norm.build(shape)
+            self.gather_convs.append(conv)
+            self.gather_norms.append(norm)
+            if i < num_convs - 1:
+                activation = layer_utils.activation_layer(self.inner_activation, policy)
+                activation.build(shape)
+                self.gather_activations.append(activation)
+        return shape
 
     def _padded_shape(self, shape, width):
         return tuple(

@@ -1,5 +1,5 @@
 """Helpers shared by the layers: the dtype of numerically sensitive parts, activation arguments,
-per-channel values broadcast against a feature map, and convolutions by spatial rank."""
+per-channel values broadcast against a feature map, and sublayers."""
 
 import keras
 from keras import ops
@@ -39,6 +39,22 @@ def to_channel_map(values, rank, data_format):
     for _ in range(rank - 2):
         values = ops.expand_dims(values, axis)
     return values
+
+
+def dense_sublayer(layer, units, name, dtype):
+    """A `Dense` sublayer of `layer` with its `kernel_*` and `bias_*` initializers,
+    regularizers and constraints."""
+    return keras.layers.Dense(
+        units,
+        kernel_initializer=layer.kernel_initializer,
+        kernel_regularizer=layer.kernel_regularizer,
+        kernel_constraint=layer.kernel_constraint,
+        bias_initializer=layer.bias_initializer,
+        bias_regularizer=layer.bias_regularizer,
+        bias_constraint=layer.bias_constraint,
+        dtype=dtype,
+        name=name,
+    )
 
 
 def activation_argument(argument, identifier):

@@ -83,27 +83,14 @@ class SqueezeExcite(keras.layers.Layer):
         self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
         policy = layer_utils.sensitive_dtype_policy(self)
         self._gate_dtype = policy.compute_dtype
-        self.reduce = self._dense(inner_channels, "reduce", policy)
+        self.reduce = layer_utils.dense_sublayer(self, inner_channels, "reduce", policy)
         self.reduce.build((None, channels))
         self.inner = layer_utils.activation_layer(self.inner_activation, policy)
         self.inner.build((None, inner_channels))
-        self.expand = self._dense(channels, "expand", policy)
+        self.expand = layer_utils.dense_sublayer(self, channels, "expand", policy)
         self.expand.build((None, inner_channels))
         self.gate = layer_utils.activation_layer(self.gate_activation, policy)
         self.gate.build((None, channels))
-
-    def _dense(self, units, name, policy):
-        return keras.layers.Dense(
-            units,
-            kernel_initializer=self.kernel_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            kernel_constraint=self.kernel_constraint,
-            bias_initializer=self.bias_initializer,
-            bias_regularizer=self.bias_regularizer,
-            bias_constraint=self.bias_constraint,
-            dtype=policy,
-            name=name,
-        )
 
     def _pool(self, x, reduce_fn):
         """Reduces the spatial axes of `x` with `reduce_fn`, giving (N, C)."""
@@ -114,6 +101,7 @@ class SqueezeExcite(keras.layers.Layer):
         return self.expand(self.inner(self.reduce(pooled)))
 
     def _gate_logits(self, x):
+        """(N, C) logits of the gate from the feature map (CBAM's channel gate overrides it)."""
         return self._excite(self._pool(x, ops.mean))
 
     def call(self, inputs):

@@ -1,5 +1,6 @@
 """The dataset loaders and pipelines, on tensorflow-datasets' mock data and generated files."""
 
+import dataclasses
 import itertools
 
 import keras
@@ -100,9 +101,7 @@ def test_cifar_augmentation_is_a_padded_crop_and_flip(tmp_path):
     arrays = write_npz(tmp_path / "c10.npz", num_train=32)
     data = datasets.load("cifar10", data_dir=tmp_path / "c10.npz")
     # One class per image, so the label identifies the original.
-    data = loading.ImageClassificationData(
-        **{**vars(data), "y_train": np.arange(32, dtype="int32")}
-    )
+    data = dataclasses.replace(data, y_train=np.arange(32, dtype="int32"))
     x, y = batches(data.train_dataset(batch_size=32, seed=3))[0]
     pixels = np.rint((x * STD + MEAN) * 255.0)
     windows = set()
