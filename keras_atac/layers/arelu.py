@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
+from keras_atac.layers import input_checks
 
 # The reference clamps the learnable negative slope into this interval in the forward pass.
 ALPHA_MIN = 0.01
@@ -100,6 +101,7 @@ class AReLU(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         # Variables are converted first: JAX rejects some ops on raw variables under jit.
         alpha = ops.cast(ops.convert_to_tensor(self.alpha), inputs.dtype)
         beta = ops.cast(ops.convert_to_tensor(self.beta), inputs.dtype)

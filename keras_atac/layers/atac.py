@@ -59,6 +59,13 @@ class ATAC(keras.layers.Layer):
         momentum: momentum of the BatchNorm moving statistics (MXNet's 0.9, the same convention
             as Keras: `moving = momentum * moving + (1 - momentum) * batch`).
         epsilon: BatchNorm epsilon (MXNet's 1e-5).
+        synchronized: whether the two BatchNorms compute their batch statistics over the
+            global batch of all replicas of a `tf.distribute` strategy (Keras's
+            `BatchNormalization(synchronized=True)`) instead of each replica's own part. Only
+            the TensorFlow backend has such replicas: under JAX's `keras.distribution` the batch
+            is one sharded array and the statistics are always global, and with PyTorch's
+            `DistributedDataParallel` they are always per process. The argument is accepted on
+            every backend so that a model saved under one loads under the others.
         kernel_initializer: initializer of both pointwise kernels. Defaults to MXNet's
             MSRAPrelu as in the official code:
             `VarianceScaling(scale=2 / 1.0625, mode="fan_avg", distribution="untruncated_normal")`.
@@ -89,6 +96,7 @@ class ATAC(keras.layers.Layer):
         use_inner_relu=True,
         momentum=0.9,
         epsilon=1e-5,
+        synchronized=False,
         kernel_initializer=None,
         kernel_regularizer=None,
         kernel_constraint=None,
@@ -105,6 +113,11 @@ class ATAC(keras.layers.Layer):
         self.use_inner_relu = use_inner_relu
         self.momentum = input_checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
         self.epsilon = input_checks.check_positive_number("epsilon", epsilon)
+        if not isinstance(synchronized, bool):
+            raise ValueError(
+                f"`synchronized` must be a bool. Received: synchronized={synchronized!r}"
+            )
+        self.synchronized = synchronized
         self.kernel_initializer = keras.initializers.get(
             kernel_initializer if kernel_initializer is not None else msra_prelu_initializer()
         )
@@ -153,7 +166,13 @@ class ATAC(keras.layers.Layer):
 
     def _batch_norm(self, name, axis, dtype):
         return keras.layers.BatchNormalization(
-            axis=axis, momentum=self.momentum, epsilon=self.epsilon, dtype=dtype, name=name
+            axis=axis,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            # Keras rejects synchronized=True on the backends that have no replicas to sync.
+            synchronized=self.synchronized and keras.backend.backend() == "tensorflow",
+            dtype=dtype,
+            name=name,
         )
 
     def _pointwise(self, x, kernel):
@@ -164,6 +183,7 @@ class ATAC(keras.layers.Layer):
         return ops.einsum("nc...,cd->nd...", x, kernel)
 
     def call(self, inputs, training=None):
+        inputs = input_checks.floating_inputs(self, inputs)
         context = ops.cast(inputs, self._gate_dtype)
         if self.context == "global" and self._spatial_axes:
             context = ops.mean(context, axis=self._spatial_axes, keepdims=True)
@@ -185,6 +205,7 @@ class ATAC(keras.layers.Layer):
                 "use_inner_relu": self.use_inner_relu,
                 "momentum": self.momentum,
                 "epsilon": self.epsilon,
+                "synchronized": self.synchronized,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),

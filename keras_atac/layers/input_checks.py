@@ -33,6 +33,24 @@ def spatial_axes(rank, data_format):
     return tuple(range(1, rank - 1)) if data_format == "channels_last" else tuple(range(2, rank))
 
 
+def floating_inputs(layer, inputs):
+    """Returns `inputs` with integer and boolean values cast to the layer's compute dtype.
+
+    Keras autocasts floating-point inputs only; the layers of the package compute real-valued
+    gates and slopes, which integer arithmetic would truncate. Other dtypes (complex, string)
+    raise a `TypeError` naming the layer and the dtype received.
+    """
+    dtype = keras.backend.standardize_dtype(inputs.dtype)
+    if keras.backend.is_float_dtype(dtype):
+        return inputs
+    if keras.backend.is_int_dtype(dtype) or dtype == "bool":
+        return keras.ops.cast(inputs, layer.compute_dtype)
+    raise TypeError(
+        f"{type(layer).__name__} layer '{layer.name}' expects real-valued inputs (floating "
+        f"point, integer or bool). Received: inputs.dtype={dtype}"
+    )
+
+
 def check_positive_number(name, value, *, integer=False):
     """Checks that `value` is a positive real number (a positive integer if `integer`)."""
     kind = numbers.Integral if integer else numbers.Real

@@ -124,3 +124,14 @@ def test_rejects_initializers_of_the_wrong_shape(argument):
 def test_rejects_unknown_initializer():
     with pytest.raises(ValueError, match="not_an_initializer"):
         AReLU(alpha_initializer="not_an_initializer")
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool"])
+def test_integer_and_boolean_inputs_are_cast_to_the_compute_dtype(dtype):
+    layer = AReLU()
+    x = np.array([[-2, -1, 0, 1, 3]])
+    outputs = layer(x.astype(dtype))
+    assert keras.backend.standardize_dtype(outputs.dtype) == "float32"
+    np.testing.assert_allclose(
+        to_numpy(outputs), arelu_reference(x.astype(dtype), 0.9, 2.0), rtol=1e-6
+    )

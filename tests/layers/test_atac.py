@@ -94,6 +94,10 @@ class TestATACWithoutInnerReLU(TestATAC):
     expected_non_trainable_params = 2 * 2 + 2 * 8
 
 
+class TestATACSynchronized(TestATAC):
+    init_kwargs = {"synchronized": True}
+
+
 class TestATACAfterDense(TestATAC):
     input_shape = (6, 8)
 
@@ -203,6 +207,7 @@ def test_kernel_regularizer_and_constraint_apply_to_both_kernels():
         ({"context": "spatial"}, "context='spatial'"),
         ({"data_format": "channels_middle"}, "data_format='channels_middle'"),
         ({"use_inner_relu": "yes"}, "use_inner_relu='yes'"),
+        ({"synchronized": 1}, "synchronized=1"),
         ({"momentum": 1.5}, "momentum=1.5"),
         ({"epsilon": 0}, "epsilon=0"),
     ],
@@ -222,3 +227,27 @@ def test_rejects_reduction_that_leaves_no_channel():
 def test_rejects_undefined_channels_in_a_functional_model():
     with pytest.raises(ValueError, match="channel"):
         ATAC(data_format="channels_first")(keras.Input((None, 8, 8)))
+
+
+@pytest.mark.parametrize("synchronized", [False, True])
+def test_synchronized_reaches_both_batch_norms_where_the_backend_has_replicas(synchronized):
+    layer = ATAC(synchronized=synchronized)
+    layer.build((None, 4, 4, 6))
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    for norm in (layer.reduce_norm, layer.expand_norm):
+        assert norm.synchronized == (synchronized and on_tensorflow)
+    assert layer.get_config()["synchronized"] == synchronized
+
+
+@pytest.mark.parametrize("dtype", ["int32", "uint8", "bool"])
+def test_integer_and_boolean_inputs_are_cast_to_the_compute_dtype(dtype):
+    layer = ATAC()
+    x = np.random.default_rng(0).integers(0, 2, size=(3, 4, 6))
+    outputs = layer(x.astype(dtype))
+    assert keras.backend.standardize_dtype(outputs.dtype) == "float32"
+    np.testing.assert_allclose(to_numpy(outputs), to_numpy(layer(x.astype("float32"))), rtol=1e-6)
+
+
+def test_rejects_complex_inputs():
+    with pytest.raises(TypeError, match="inputs.dtype=complex64"):
+        ATAC()(np.ones((2, 4), "complex64"))
