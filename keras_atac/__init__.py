@@ -5,6 +5,7 @@ Choose the backend before importing Keras (`KERAS_BACKEND=jax`); the package its
 """
 
 from keras_atac import layers
+from keras_atac.folding import fold_batchnorm
 from keras_atac.version import __version__
 
-__all__ = ["__version__", "layers"]
+__all__ = ["__version__", "fold_batchnorm", "layers"]
