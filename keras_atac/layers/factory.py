@@ -14,8 +14,9 @@ from keras_atac.layers.arelu import AReLU
 from keras_atac.layers.atac import ATAC
 
 
-def _keras_activation(name, **kwargs):
-    return keras.layers.Activation(name, **kwargs)
+def _keras_activation(activation, **kwargs):
+    # Not `name`: that keyword belongs to the layer (`get("swish", name="act1")`).
+    return keras.layers.Activation(activation, **kwargs)
 
 
 # Canonical name -> callable(**kwargs) returning a new layer.
@@ -73,7 +74,14 @@ def names(include_aliases=False):
     return sorted(known)
 
 
-def _canonical_name(identifier):
+@keras_atac_export("keras_atac.layers.canonical_name")
+def canonical_name(identifier):
+    """Returns the factory's spelling of an activation name, e.g. `"Swish"` -> `"silu"`.
+
+    The name is lower-cased, `"-"` is read as `"_"` and aliases are resolved (`"LeakyReLU"` ->
+    `"leaky_relu"`). A name the factory does not know comes back normalized but otherwise
+    unchanged, so any two spellings of one activation compare equal after this call.
+    """
     key = identifier.strip().lower().replace("-", "_")
     return _ALIASES.get(key, key)
 
@@ -121,7 +129,7 @@ def get(identifier, **kwargs):
             )
         return layer
     if isinstance(identifier, str):
-        name = _canonical_name(identifier)
+        name = canonical_name(identifier)
         if name not in _BUILDERS:
             raise ValueError(
                 f"Unknown activation or attention layer: identifier={identifier!r}. "

@@ -91,3 +91,8 @@ def test_every_name_trains_and_saves_in_a_small_cnn(name, tmp_path):
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), 1e-6)
+
+
+@pytest.mark.parametrize("name", layers.names())
+def test_every_name_takes_a_layer_name(name):
+    assert layers.get(name, name="site").name == "site"

@@ -1,0 +1,67 @@
+"""Checks shared by the host-network tests."""
+
+import json
+
+import keras
+import numpy as np
+
+from keras_atac.layers import ATAC
+from tests.layer_test_case import parameter_count, to_numpy
+
+
+def counts(model):
+    """(trainable, non-trainable) parameter counts."""
+    return parameter_count(model.trainable_weights), parameter_count(model.non_trainable_weights)
+
+
+def atac_sites(model):
+    return {layer.name for layer in model.layers if isinstance(layer, ATAC)}
+
+
+def random_images(shape, seed=0):
+    return np.random.default_rng(seed).uniform(0.0, 1.0, shape).astype("float32")
+
+
+def check_fit_step(model, x, num_classes):
+    """One SGD step on a batch: finite loss and every trainable weight moves."""
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    y = np.arange(len(x)) % num_classes
+    before = [to_numpy(w).copy() for w in model.trainable_weights]
+    history = model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    for weight, old in zip(model.trainable_weights, before):
+        assert not np.allclose(to_numpy(weight), old), f"{weight.path} did not change"
+
+
+def check_channels_first_matches_channels_last(build, x_last, modes=(False, True)):
+    """`build(data_format)` in both formats, same weights: the same outputs in `modes`.
+
+    `modes` are the values of `training` to compare; BatchNorm on batch statistics of a 1x1
+    map amplifies rounding differences, so deep networks on tiny inputs compare inference only.
+    """
+    last = build("channels_last")
+    first = build("channels_first")
+    assert [w.shape for w in first.weights] == [w.shape for w in last.weights]
+    first.set_weights(last.get_weights())
+    x_first = np.moveaxis(x_last, -1, 1)
+    for training in modes:
+        np.testing.assert_allclose(
+            to_numpy(first(x_first, training=training)),
+            to_numpy(last(x_last, training=training)),
+            rtol=1e-4,
+            atol=1e-4,
+        )
+    return first
+
+
+def check_save_and_load(model, x, path):
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(
+        model.get_config(), sort_keys=True
+    )
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
