@@ -41,6 +41,9 @@ class LayerTestCase:
     unchanged_by_training = ()
     #: Largest input magnitude in the mixed-precision test.
     mixed_precision_input_scale = 1e4
+    #: Weight paths (relative to the layer) of convolution kernels, whose window axes give them
+    #: rank > 2 without making them per-element weights.
+    convolution_kernels = ()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -89,6 +92,9 @@ class LayerTestCase:
         other = self.make_layer()
         other.build(tuple(d + 3 for d in self.input_shape[:-1]) + self.input_shape[-1:])
         assert [tuple(w.shape) for w in other.weights] == [tuple(w.shape) for w in layer.weights]
+        for weight in layer.weights:
+            if weight.path.split("/", 1)[-1] not in self.convolution_kernels:
+                assert len(weight.shape) <= 2, f"{weight.path} looks per-element: {weight.shape}"
 
     def test_symbolic_call_with_unknown_batch_and_spatial_sizes(self):
         channels = self.input_shape[-1]

@@ -1,8 +1,39 @@
 """Activation and attention layers: ATAC, AReLU and the baselines of the papers."""
 
+from keras_atac.layers.apl import APL
 from keras_atac.layers.arelu import AReLU
 from keras_atac.layers.atac import ATAC
+from keras_atac.layers.cbam import CBAM, ChannelAttention, SpatialAttention
+from keras_atac.layers.eca import ECA
 from keras_atac.layers.factory import canonical_name, get, names
 from keras_atac.layers.folded_atac import FoldedATAC
+from keras_atac.layers.gather_excite import GatherExcite
+from keras_atac.layers.maxout import Maxout
+from keras_atac.layers.mixture import Mixture
+from keras_atac.layers.pau import PAU
+from keras_atac.layers.prelu import PReLU
+from keras_atac.layers.slaf import SLAF
+from keras_atac.layers.squeeze_excite import SqueezeExcite
+from keras_atac.layers.xunit import XUnit
 
-__all__ = ["ATAC", "AReLU", "FoldedATAC", "canonical_name", "get", "names"]
+__all__ = [
+    "APL",
+    "ATAC",
+    "AReLU",
+    "CBAM",
+    "ECA",
+    "ChannelAttention",
+    "FoldedATAC",
+    "GatherExcite",
+    "Maxout",
+    "Mixture",
+    "PAU",
+    "PReLU",
+    "SLAF",
+    "SpatialAttention",
+    "SqueezeExcite",
+    "XUnit",
+    "canonical_name",
+    "get",
+    "names",
+]

@@ -10,8 +10,19 @@ import functools
 import keras
 
 from keras_atac.api_export import keras_atac_export
+from keras_atac.layers.apl import APL
 from keras_atac.layers.arelu import AReLU
 from keras_atac.layers.atac import ATAC
+from keras_atac.layers.cbam import CBAM, ChannelAttention, SpatialAttention
+from keras_atac.layers.eca import ECA
+from keras_atac.layers.gather_excite import GatherExcite
+from keras_atac.layers.maxout import Maxout
+from keras_atac.layers.mixture import Mixture
+from keras_atac.layers.pau import PAU
+from keras_atac.layers.prelu import PReLU
+from keras_atac.layers.slaf import SLAF
+from keras_atac.layers.squeeze_excite import SqueezeExcite
+from keras_atac.layers.xunit import XUnit
 
 
 def _keras_activation(activation, **kwargs):
@@ -24,6 +35,23 @@ _BUILDERS = {
     "atac": ATAC,
     "atac_global": functools.partial(ATAC, context="global"),
     "arelu": AReLU,
+    # The learnable activations of the AReLU comparison (PReLU per layer or per channel).
+    "apl": APL,
+    "mixture": Mixture,
+    "slaf": SLAF,
+    "pau": PAU,
+    "maxout": Maxout,
+    "prelu": PReLU,
+    # The spatial activation and attention modules of the ATAC comparison.
+    "xunit": XUnit,
+    "se": SqueezeExcite,
+    "cbam": CBAM,
+    "channel_attention": ChannelAttention,
+    "spatial_attention": SpatialAttention,
+    "eca": ECA,
+    "ge": GatherExcite,
+    "ge_theta": functools.partial(GatherExcite, extra_params=True),
+    "ge_theta_plus": functools.partial(GatherExcite, extra_params=True, use_mlp=True),
     # Keras activations that have a layer class with arguments of its own.
     "relu": keras.layers.ReLU,
     "relu6": functools.partial(keras.layers.ReLU, max_value=6.0),
@@ -62,6 +90,8 @@ _ALIASES = {
     "leakyrelu": "leaky_relu",
     "identity": "linear",
     "atac_local": "atac",
+    "squeeze_excite": "se",
+    "gather_excite": "ge",
 }
 
 

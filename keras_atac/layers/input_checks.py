@@ -51,6 +51,23 @@ def check_number_in_range(name, value, low, high):
     return value
 
 
+def check_bool(name, value):
+    """Checks that `value` is a bool (not merely truthy)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
+    return value
+
+
+def check_odd_kernel_size(name, value):
+    """Checks that `value` is a positive odd integer: a kernel with a centre, so that "same"
+    padding is symmetric and agrees with the reference implementations' `padding=k // 2`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive odd integer. Received: {name}={value!r}")
+    if value % 2 == 0:
+        raise ValueError(f"`{name}` must be odd. Received: {name}={value!r}")
+    return int(value)
+
+
 def check_choice(name, value, choices):
     """Checks that `value` is one of `choices`."""
     if value not in choices:
@@ -58,7 +75,7 @@ def check_choice(name, value, choices):
     return value
 
 
-def check_channels(layer, input_shape, data_format, *, min_rank=2):
+def check_channels(layer, input_shape, data_format, *, min_rank=2, max_rank=None):
     """Checks the rank of `input_shape` and returns its (defined) number of channels.
 
     Args:
@@ -66,11 +83,14 @@ def check_channels(layer, input_shape, data_format, *, min_rank=2):
         input_shape: the full input shape, batch axis included.
         data_format: a standardized data format.
         min_rank: the smallest rank the layer accepts, batch axis included.
+        max_rank: the largest rank the layer accepts, batch axis included (None: no limit).
     """
     where = f"{type(layer).__name__} layer '{layer.name}'"
-    if input_shape is None or len(input_shape) < min_rank:
+    rank = None if input_shape is None else len(input_shape)
+    if rank is None or rank < min_rank or (max_rank is not None and rank > max_rank):
+        expected = f">= {min_rank}" if max_rank is None else f"in [{min_rank}, {max_rank}]"
         raise ValueError(
-            f"{where} expects inputs of rank >= {min_rank} (batch axis included). "
+            f"{where} expects inputs of rank {expected} (batch axis included). "
             f"Received: input_shape={input_shape}"
         )
     channels = input_shape[channel_axis(data_format)]
@@ -80,3 +100,15 @@ def check_channels(layer, input_shape, data_format, *, min_rank=2):
             f"data_format='{data_format}'). Received: input_shape={input_shape}"
         )
     return int(channels)
+
+
+def reduced_channels(layer, channels, reduction):
+    """The bottleneck width `floor(channels / reduction)`, checked to be at least 1."""
+    inner_channels = int(channels // reduction)
+    if inner_channels < 1:
+        raise ValueError(
+            f"`reduction` leaves no channel in the bottleneck of {type(layer).__name__} layer "
+            f"'{layer.name}': floor({channels} / reduction) must be at least 1, so reduction "
+            f"must be at most {channels}. Received: reduction={reduction}"
+        )
+    return inner_channels

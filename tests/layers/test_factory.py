@@ -76,7 +76,8 @@ def test_every_name_trains_and_saves_in_a_small_cnn(name, tmp_path):
     model = keras.Sequential(
         [
             keras.Input((6, 6, 3)),
-            keras.layers.Conv2D(8, 3, padding="same"),
+            # 16 channels: enough for the default reduction of SE, CBAM and GE-theta-plus (16).
+            keras.layers.Conv2D(16, 3, padding="same"),
             layers.get(name),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(2),

@@ -1,0 +1,327 @@
+"""Gather-Excite (Hu, Shen, Albanie, Sun and Vedaldi, NeurIPS 2018)."""
+
+import numbers
+
+import keras
+from keras import ops
+
+from keras_atac.api_export import keras_atac_export
+from keras_atac.layers import input_checks, layer_utils
+
+GLOBAL = "global"
+
+
+@keras_atac_export("keras_atac.layers.GatherExcite")
+class GatherExcite(keras.layers.Layer):
+    """Gather-Excite: a gate from context gathered over a spatial extent.
+
+        g = gather_e(x)                        context over extent e (or the whole map)
+        GE(x) = x * upsample(gate(MLP(g)))     excite: one value per element
+
+    The three variants of the paper:
+
+    - GE-θ⁻ (`extra_params=False`, `use_mlp=False`, the default): parameter-free. The gather is
+      an average: global average pooling for `extent="global"`; for an integer extent `e`,
+      average pooling with window `2e - 1` and stride `e`, zero padding `e - 1` on each side and
+      padded positions left out of the average (as in timm's implementation).
+    - GE-θ (`extra_params=True`): the gather is learned. For `extent="global"` it is one
+      depthwise convolution whose kernel covers the whole feature map (so the spatial size must
+      be known when the layer is built, and is fixed from then on); for an integer extent
+      `e = 2**n` it is `n` depthwise 3x3 convolutions with stride 2 and zero padding 1, with
+      `inner_activation` between them. Every convolution has no bias and is followed by a
+      BatchNorm.
+    - GE-θ⁺ (`extra_params=True`, `use_mlp=True`): GE-θ followed by an SE-like bottleneck
+      MLP of two 1x1 convolutions with biases, `C -> floor(C / reduction) -> C`, with
+      `inner_activation` between them. (`use_mlp` also works without `extra_params`.)
+
+    `gate` is the sigmoid by default. For an integer extent the gate map, of spatial size
+    `ceil(H / e)`, is upsampled to the input size by nearest neighbours: position `i` takes
+    gathered cell `floor(i / e)`, the cell whose window is centred on its block.
+
+    Parameters for `C` channels and an `H x W` map: GE-θ⁻ none; GE-θ global `H*W*C + 2*C`
+    trainable and `2*C` non-trainable, GE-θ with extent `2**n` `n * (9*C + 2*C)` trainable and
+    `n * 2*C` non-trainable; GE-θ⁺ adds `2*C*Ci + Ci + C` with `Ci = floor(C / reduction)`.
+    With global extent in every bottleneck of ResNet-50 these add up to the paper's 33.7M
+    parameters for GE-θ⁺. Works on 1-D and 2-D feature maps. Under float16 and bfloat16
+    policies the gate is computed in float32 and cast back, as Keras's `BatchNormalization`
+    does.
+
+    Args:
+        extent: `"global"`, or the integer extent `e >= 2` of the gather (a power of 2 with
+            `extra_params=True`).
+        extra_params: whether the gather is learned (depthwise convolutions, GE-θ).
+        use_mlp: whether the gathered context goes through the bottleneck MLP (GE-θ⁺).
+        reduction: the MLP's channel reduction ratio (16 in the paper), a positive number with
+            `floor(C / reduction) >= 1`; used only with `use_mlp=True`.
+        momentum: momentum of the gather's BatchNorm moving statistics (Keras convention; 0.9
+            is PyTorch's default `momentum=0.1`).
+        epsilon: BatchNorm epsilon.
+        inner_activation: the activation between the gather's convolutions and inside the
+            MLP; anything `keras_atac.layers.get` accepts.
+        gate_activation: the activation that makes the gate.
+        depthwise_initializer, depthwise_regularizer, depthwise_constraint: for the gather's
+            depthwise kernels.
+        kernel_initializer, kernel_regularizer, kernel_constraint: for the MLP kernels.
+        bias_initializer, bias_regularizer, bias_constraint: for the MLP biases.
+        data_format: `"channels_last"` or `"channels_first"`; defaults to
+            `keras.config.image_data_format()`.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`, ...).
+
+    Example:
+
+    >>> inputs = keras.Input((56, 56, 256))          # GE-θ⁺ needs the spatial size
+    >>> x = keras_atac.layers.GatherExcite(extra_params=True, use_mlp=True)(inputs)
+    >>> y = keras_atac.layers.GatherExcite(extent=8, extra_params=True)(inputs)
+
+    Reference:
+        Jie Hu, Li Shen, Samuel Albanie, Gang Sun, Andrea Vedaldi. "Gather-Excite: Exploiting
+        Feature Context in Convolutional Neural Networks". NeurIPS 2018.
+        https://arxiv.org/abs/1810.12348
+    """
+
+    def __init__(
+        self,
+        extent=GLOBAL,
+        extra_params=False,
+        use_mlp=False,
+        reduction=16,
+        momentum=0.9,
+        epsilon=1e-5,
+        inner_activation="relu",
+        gate_activation="sigmoid",
+        depthwise_initializer="glorot_uniform",
+        depthwise_regularizer=None,
+        depthwise_constraint=None,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        kernel_constraint=None,
+        bias_initializer="zeros",
+        bias_regularizer=None,
+        bias_constraint=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.extra_params = input_checks.check_bool("extra_params", extra_params)
+        self.extent = _check_extent(extent, extra_params)
+        self.use_mlp = input_checks.check_bool("use_mlp", use_mlp)
+        self.reduction = input_checks.check_positive_number("reduction", reduction)
+        self.momentum = input_checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
+        self.epsilon = input_checks.check_positive_number("epsilon", epsilon)
+        self.inner_activation = layer_utils.activation_argument(
+            "inner_activation", inner_activation
+        )
+        self.gate_activation = layer_utils.activation_argument("gate_activation", gate_activation)
+        self.depthwise_initializer = keras.initializers.get(depthwise_initializer)
+        self.depthwise_regularizer = keras.regularizers.get(depthwise_regularizer)
+        self.depthwise_constraint = keras.constraints.get(depthwise_constraint)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.data_format = input_checks.standardize_data_format(data_format)
+
+    def build(self, input_shape):
+        channels = input_checks.check_channels(
+            self, input_shape, self.data_format, min_rank=3, max_rank=4
+        )
+        rank = len(input_shape)
+        self._spatial_axes = input_checks.spatial_axes(rank, self.data_format)
+        spatial_shape = tuple(input_shape[a] for a in self._spatial_axes)
+        learned_global = self.extra_params and self.extent == GLOBAL
+        if learned_global and None in spatial_shape:
+            raise ValueError(
+                f"GatherExcite layer '{self.name}' with extent='global' and extra_params=True "
+                "gathers with a depthwise kernel as large as the feature map, so it needs "
+                f"defined spatial dimensions. Received: input_shape={input_shape}"
+            )
+        inner_channels = (
+            input_checks.reduced_channels(self, channels, self.reduction) if self.use_mlp else None
+        )
+        policy = layer_utils.sensitive_dtype_policy(self)
+        self._gate_dtype = policy.compute_dtype
+        axis = input_checks.channel_axis(self.data_format)
+
+        shape = tuple(input_shape)
+        self.gather_convs, self.gather_norms, self.gather_activations = [], [], []
+        if self.extra_params:
+            num_convs = 1 if learned_global else self.extent.bit_length() - 1
+            for i in range(num_convs):
+                conv = self._depthwise(spatial_shape if learned_global else 3, i, policy)
+                if not learned_global:
+                    shape = self._padded_shape(shape, 1)
+                conv.build(shape)
+                shape = conv.compute_output_shape(shape)
+                norm = keras.layers.BatchNormalization(
+                    axis=axis,
+                    momentum=self.momentum,
+                    epsilon=self.epsilon,
+                    dtype=policy,
+                    name=f"gather_norm{i + 1}",
+                )
+                norm.build(shape)
+                self.gather_convs.append(conv)
+                self.gather_norms.append(norm)
+                if i < num_convs - 1:
+                    activation = layer_utils.activation_layer(self.inner_activation, policy)
+                    activation.build(shape)
+                    self.gather_activations.append(activation)
+        else:
+            shape = self._gathered_shape(shape)
+
+        if self.use_mlp:
+            # 1x1 convolutions as dense maps over a channels-last layout: Keras's TensorFlow
+            # backend adds a channels-first convolution's bias along the wrong axis when the
+            # map's width equals the number of filters (its `ops.add` takes the bias for NHWC).
+            mlp_shape = (shape[0], *(shape[a] for a in self._spatial_axes), channels)
+            self.reduce = self._dense(inner_channels, "reduce", policy)
+            self.reduce.build(mlp_shape)
+            self.inner = layer_utils.activation_layer(self.inner_activation, policy)
+            self.inner.build(mlp_shape[:-1] + (inner_channels,))
+            self.expand = self._dense(channels, "expand", policy)
+            self.expand.build(mlp_shape[:-1] + (inner_channels,))
+        self.gate = layer_utils.activation_layer(self.gate_activation, policy)
+        self.gate.build(shape)
+        if learned_global:
+            # The gather kernel fixes the spatial size: any other size is an input error.
+            self.input_spec = keras.InputSpec(
+                ndim=rank, axes={a: input_shape[a] for a in range(1, rank)}
+            )
+
+    def _depthwise(self, kernel_size, index, policy):
+        return layer_utils.DEPTHWISE_CONVOLUTIONS[len(self._spatial_axes)](
+            kernel_size=kernel_size,
+            strides=1 if self.extent == GLOBAL else 2,
+            padding="valid",
+            use_bias=False,
+            depthwise_initializer=self.depthwise_initializer,
+            depthwise_regularizer=self.depthwise_regularizer,
+            depthwise_constraint=self.depthwise_constraint,
+            data_format=self.data_format,
+            dtype=policy,
+            name=f"gather_conv{index + 1}",
+        )
+
+    def _dense(self, units, name, policy):
+        return keras.layers.Dense(
+            units,
+            kernel_initializer=self.kernel_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            kernel_constraint=self.kernel_constraint,
+            bias_initializer=self.bias_initializer,
+            bias_regularizer=self.bias_regularizer,
+            bias_constraint=self.bias_constraint,
+            dtype=policy,
+            name=name,
+        )
+
+    def _padded_shape(self, shape, width):
+        return tuple(
+            d + 2 * width if a in self._spatial_axes and d is not None else d
+            for a, d in enumerate(shape)
+        )
+
+    def _gathered_shape(self, shape):
+        """The shape of the parameter-free gather's output."""
+        gathered = list(shape)
+        for a in self._spatial_axes:
+            if self.extent == GLOBAL:
+                gathered[a] = 1
+            elif gathered[a] is not None:
+                gathered[a] = -(-gathered[a] // self.extent)
+        return tuple(gathered)
+
+    def _pad(self, x, width):
+        widths = [[0, 0]] * len(x.shape)
+        for a in self._spatial_axes:
+            widths[a] = [width, width]
+        return ops.pad(x, widths)
+
+    def _average(self, x):
+        """Average pooling over windows of 2e - 1 with stride e and padding e - 1, padded
+        positions left out of the average."""
+        e = self.extent
+        window = 2 * e - 1
+        channel = input_checks.channel_axis(self.data_format)
+        ones = ops.ones_like(x[..., :1] if channel == -1 else x[:, :1])
+        sums = ops.average_pool(self._pad(x, e - 1), window, e, "valid", self.data_format)
+        counts = ops.average_pool(self._pad(ones, e - 1), window, e, "valid", self.data_format)
+        return sums / counts
+
+    def _gather(self, x, training):
+        if self.extra_params:
+            for i, (conv, norm) in enumerate(zip(self.gather_convs, self.gather_norms)):
+                if self.extent != GLOBAL:
+                    x = self._pad(x, 1)
+                x = norm(conv(x), training=training)
+                if i < len(self.gather_activations):
+                    x = self.gather_activations[i](x)
+            return x
+        if self.extent == GLOBAL:
+            return ops.mean(x, axis=self._spatial_axes, keepdims=True)
+        return self._average(x)
+
+    def _mlp(self, x):
+        """The bottleneck MLP of 1x1 convolutions, applied over the channel axis."""
+        if self.data_format == "channels_first":
+            x = ops.moveaxis(x, 1, -1)
+        x = self.expand(self.inner(self.reduce(x)))
+        return ops.moveaxis(x, -1, 1) if self.data_format == "channels_first" else x
+
+    def call(self, inputs, training=None):
+        context = self._gather(ops.cast(inputs, self._gate_dtype), training)
+        if self.use_mlp:
+            context = self._mlp(context)
+        gate = self.gate(context)
+        if self.extent != GLOBAL:
+            input_shape = ops.shape(inputs)
+            for a in self._spatial_axes:
+                gate = ops.take(gate, ops.arange(input_shape[a]) // self.extent, axis=a)
+        return inputs * ops.cast(gate, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "extent": self.extent,
+                "extra_params": self.extra_params,
+                "use_mlp": self.use_mlp,
+                "reduction": self.reduction,
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "inner_activation": self.inner_activation,
+                "gate_activation": self.gate_activation,
+                "depthwise_initializer": keras.initializers.serialize(self.depthwise_initializer),
+                "depthwise_regularizer": keras.regularizers.serialize(self.depthwise_regularizer),
+                "depthwise_constraint": keras.constraints.serialize(self.depthwise_constraint),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                "data_format": self.data_format,
+            }
+        )
+        return config
+
+
+def _check_extent(extent, extra_params):
+    """`"global"`, or an integer >= 2 (a power of 2 when the gather is learned)."""
+    if extent == GLOBAL:
+        return extent
+    if isinstance(extent, bool) or not isinstance(extent, numbers.Integral) or extent < 2:
+        raise ValueError(
+            f"`extent` must be 'global' or an integer >= 2. Received: extent={extent!r}"
+        )
+    if extra_params and extent & (extent - 1):
+        raise ValueError(
+            "With extra_params=True, `extent` must be 'global' or a power of 2 (one strided "
+            f"convolution per halving). Received: extent={extent!r}"
+        )
+    return int(extent)

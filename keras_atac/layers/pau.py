@@ -1,0 +1,167 @@
+"""PAU: Padé activation units (Molina, Schramowski and Kersting, ICLR 2020)."""
+
+import keras
+from keras import ops
+
+from keras_atac.api_export import keras_atac_export
+from keras_atac.layers import layer_utils
+
+# The "safe" PAU of degrees (5, 4) fitted to leaky ReLU (slope 0.01): the initial coefficients of
+# the reference implementation ("pade_optimized_leakyrelu").
+LEAKY_RELU_NUMERATOR = (
+    3.35583603e-02,
+    5.05000375e-01,
+    1.65343934e00,
+    2.01001052e00,
+    9.31901999e-01,
+    1.52424124e-01,
+)
+LEAKY_RELU_DENOMINATOR = (3.30847488e-06, 3.98021568e00, 5.12471206e-07, 3.01830109e-01)
+NUMERATOR_DEGREE = len(LEAKY_RELU_NUMERATOR) - 1
+DENOMINATOR_DEGREE = len(LEAKY_RELU_DENOMINATOR)
+
+
+@keras_atac_export("keras_atac.layers.PAU")
+class PAU(keras.layers.Layer):
+    """Padé activation unit: a learnable rational function with a pole-free denominator.
+
+        PAU(x) = P(x) / Q(x)
+        P(x)   = sum_{j=0..5} n_j * x**j
+        Q(x)   = 1 + sum_{k=1..4} |d_{k-1}| * |x|**k
+
+    This is the "safe" PAU of degrees (5, 4): `Q(x) >= 1`, so the unit has no poles. The ten
+    coefficients are per-layer scalars (`numerator`, shape `(6,)`, and `denominator`, shape
+    `(4,)`), initialised to the reference's fit of leaky ReLU with slope 0.01.
+
+    The reference implementation is a CUDA kernel; this one uses `keras.ops` only and runs on
+    every backend and device. Powers of large inputs are kept finite by evaluating the ratio
+    with numerator and denominator divided by `s**4`, where `s = max(1, |x|)`:
+
+        P(x) / s**4 = sum_{j<=4} n_j * u**j * w**(4-j) + n_5 * u**5 * s
+        Q(x) / s**4 = w**4 + sum_{k=1..4} |d_{k-1}| * |u|**k * w**(4-k)
+
+    with `u = x / s` in [-1, 1] and `w = 1 / s` in (0, 1]. For `|x| <= 1` this is the formula
+    above term for term; for larger `|x|` every term is a coefficient times a number in [-1, 1],
+    except `n_5 * u**5 * s`, of the size of the output. So float32 holds inputs up to its own
+    range, where the direct formula overflows from `|x| ~ 5e7` on (`x**5` exceeds float32). The
+    gradient is unchanged: the ratio does not depend on `s`. `Q` has a kink at 0 when
+    `d_0 != 0`; there the derivative is the mean of the one-sided ones on every backend.
+
+    Under float16 and bfloat16 policies the unit is evaluated in float32 and cast back, as
+    Keras's `BatchNormalization` does, because the terms of `P` cancel for negative inputs (at
+    `x = -1` they sum to -0.05 from terms of size 2).
+
+    Args:
+        numerator_initializer: initializer of `n_0..n_5`; defaults to the leaky-ReLU fit.
+        denominator_initializer: initializer of `d_0..d_3`; defaults to the leaky-ReLU fit.
+        numerator_regularizer, denominator_regularizer: optional regularizers.
+        numerator_constraint, denominator_constraint: optional constraints.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`, ...).
+
+    Example:
+
+    >>> layer = keras_atac.layers.PAU()   # close to leaky ReLU at initialisation
+    >>> keras.ops.convert_to_numpy(layer(np.array([[-1.0, 1.0]]))).round(2)
+    array([[-0.01,  1.  ]], dtype=float32)
+
+    Reference:
+        Alejandro Molina, Patrick Schramowski, Kristian Kersting. "Padé Activation Units:
+        End-to-end Learning of Flexible Activation Functions in Deep Networks". ICLR 2020.
+        https://arxiv.org/abs/1907.06732
+    """
+
+    def __init__(
+        self,
+        numerator_initializer=None,
+        denominator_initializer=None,
+        numerator_regularizer=None,
+        denominator_regularizer=None,
+        numerator_constraint=None,
+        denominator_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.numerator_initializer = keras.initializers.get(
+            numerator_initializer
+            if numerator_initializer is not None
+            else keras.initializers.Constant(list(LEAKY_RELU_NUMERATOR))
+        )
+        self.denominator_initializer = keras.initializers.get(
+            denominator_initializer
+            if denominator_initializer is not None
+            else keras.initializers.Constant(list(LEAKY_RELU_DENOMINATOR))
+        )
+        self.numerator_regularizer = keras.regularizers.get(numerator_regularizer)
+        self.denominator_regularizer = keras.regularizers.get(denominator_regularizer)
+        self.numerator_constraint = keras.constraints.get(numerator_constraint)
+        self.denominator_constraint = keras.constraints.get(denominator_constraint)
+
+    def build(self, input_shape):
+        self._rational_dtype = layer_utils.sensitive_dtype_policy(self).compute_dtype
+        self.numerator = self.add_weight(
+            name="numerator",
+            shape=(NUMERATOR_DEGREE + 1,),
+            initializer=self.numerator_initializer,
+            regularizer=self.numerator_regularizer,
+            constraint=self.numerator_constraint,
+            # Not rounded to a 16-bit compute dtype: the unit is evaluated in float32 then.
+            autocast=False,
+        )
+        self.denominator = self.add_weight(
+            name="denominator",
+            shape=(DENOMINATOR_DEGREE,),
+            initializer=self.denominator_initializer,
+            regularizer=self.denominator_regularizer,
+            constraint=self.denominator_constraint,
+            # Not rounded to a 16-bit compute dtype: the unit is evaluated in float32 then.
+            autocast=False,
+        )
+
+    def call(self, inputs):
+        dtype = self._rational_dtype
+        x = ops.cast(inputs, dtype)
+        n = layer_utils.weight_value(self.numerator, dtype)
+        d = _magnitude(layer_utils.weight_value(self.denominator, dtype))
+        scale = ops.maximum(ops.abs(x), 1.0)
+        u, w = x / scale, 1.0 / scale
+        u_powers, magnitude_powers, w_powers = [ops.ones_like(x)], [ops.ones_like(x)], [1.0]
+        for _ in range(NUMERATOR_DEGREE):
+            u_powers.append(u_powers[-1] * u)
+        for _ in range(DENOMINATOR_DEGREE):
+            magnitude_powers.append(magnitude_powers[-1] * _magnitude(u))
+            w_powers.append(w_powers[-1] * w)
+        # P / s**4 and Q / s**4 (see the class docstring); n_5 is the only term with s**1.
+        p = n[5] * u_powers[5] * scale
+        for j in range(DENOMINATOR_DEGREE + 1):
+            p = p + n[j] * u_powers[j] * w_powers[DENOMINATOR_DEGREE - j]
+        q = w_powers[DENOMINATOR_DEGREE]
+        for k in range(1, DENOMINATOR_DEGREE + 1):
+            q = q + d[k - 1] * magnitude_powers[k] * w_powers[DENOMINATOR_DEGREE - k]
+        return ops.cast(p / q, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "numerator_initializer": keras.initializers.serialize(self.numerator_initializer),
+                "denominator_initializer": keras.initializers.serialize(
+                    self.denominator_initializer
+                ),
+                "numerator_regularizer": keras.regularizers.serialize(self.numerator_regularizer),
+                "denominator_regularizer": keras.regularizers.serialize(
+                    self.denominator_regularizer
+                ),
+                "numerator_constraint": keras.constraints.serialize(self.numerator_constraint),
+                "denominator_constraint": keras.constraints.serialize(self.denominator_constraint),
+            }
+        )
+        return config
+
+
+def _magnitude(x):
+    """|x| with derivative 0 at x = 0 on every backend (the mean of the one-sided derivatives,
+    as TensorFlow's and PyTorch's `abs`; JAX's passes 1 there)."""
+    return x * ops.sign(x)

@@ -1,0 +1,200 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_atac import layers
+from keras_atac.layers import GatherExcite
+from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
+from tests.layers.reference_ops import (
+    conv_reference,
+    norm_reference,
+    relu,
+    sigmoid,
+    weights_by_path,
+)
+from tests.layers.test_squeeze_excite import RESNET50_PARAMETERS, resnet50_added_parameters
+
+
+def average_gather_reference(x, extent):
+    """Means over windows [i*e - (e-1), i*e + (e-1)] of every axis, cut to the map."""
+    spatial = x.shape[1:-1]
+    grid = [-(-n // extent) for n in spatial]
+    outputs = np.zeros((x.shape[0], *grid, x.shape[-1]))
+    for cell in np.ndindex(*grid):
+        window = tuple(
+            slice(max(0, i * extent - extent + 1), min(n, i * extent + extent))
+            for i, n in zip(cell, spatial)
+        )
+        patch = x[(slice(None), *window, slice(None))]
+        outputs[(slice(None), *cell, slice(None))] = patch.mean(axis=tuple(range(1, x.ndim - 1)))
+    return outputs
+
+
+def gather_excite_reference(x, weights, *, extent, extra_params, use_mlp, training, axis):
+    x = np.moveaxis(x, axis, -1).astype("float64")
+    spatial = tuple(range(1, x.ndim - 1))
+    if extra_params and extent == "global":
+        gathered = conv_reference(x, weights["gather_conv1/kernel"], depthwise=True)
+        gathered = norm_reference(gathered, weights, "gather_norm1", training)
+    elif extra_params:
+        gathered = x
+        num_convs = int(np.log2(extent))
+        for i in range(1, num_convs + 1):
+            kernel = weights[f"gather_conv{i}/kernel"]
+            gathered = conv_reference(gathered, kernel, strides=2, padding=1, depthwise=True)
+            gathered = norm_reference(gathered, weights, f"gather_norm{i}", training)
+            if i < num_convs:
+                gathered = relu(gathered)
+    elif extent == "global":
+        gathered = x.mean(axis=spatial, keepdims=True)
+    else:
+        gathered = average_gather_reference(x, extent)
+    if use_mlp:
+        hidden = relu(gathered @ weights["reduce/kernel"] + weights["reduce/bias"])
+        gathered = hidden @ weights["expand/kernel"] + weights["expand/bias"]
+    gate = sigmoid(gathered)
+    if extent != "global":
+        for a in spatial:  # nearest neighbour: position i takes cell floor(i / e)
+            gate = np.take(gate, np.arange(x.shape[a]) // extent, axis=a)
+    return np.moveaxis(x * gate, -1, axis)
+
+
+class TestGatherExcite(LayerTestCase):
+    """GE-theta-minus with an odd extent: parameter-free, windows cut by the map's border."""
+
+    layer_cls = GatherExcite
+    init_kwargs = {"extent": 3}
+    input_shape = (3, 5, 7, 8)
+    expected_trainable_params = 0
+    min_rank = 3
+
+
+class TestGatherExciteThetaPlusExtent4(LayerTestCase):
+    layer_cls = GatherExcite
+    init_kwargs = {"extent": 4, "extra_params": True, "use_mlp": True, "reduction": 4}
+    input_shape = (3, 5, 6, 8)
+    # Two depthwise 3x3 convolutions with BatchNorms, and the MLP 8 -> 2 -> 8.
+    expected_trainable_params = 2 * (9 * 8 + 2 * 8) + (2 * 8 * 2 + 2 + 8)
+    expected_non_trainable_params = 2 * 2 * 8
+    min_rank = 3
+    # With the first BatchNorm's offset at 0, relu(gamma * n) = gamma * relu(n): the second
+    # convolution is linear in gamma, whose scale the second BatchNorm's batch statistics remove
+    # (up to epsilon), so the first step leaves gamma unchanged.
+    unchanged_by_training = ("gather_norm1/gamma",)
+    convolution_kernels = ("gather_conv1/kernel", "gather_conv2/kernel")
+
+
+class TestGatherExciteThetaGlobal(LayerTestCase):
+    layer_cls = GatherExcite
+    init_kwargs = {"extra_params": True}
+    input_shape = (3, 5, 6, 8)
+    # A depthwise kernel as large as the 5x6 map, and a BatchNorm.
+    expected_trainable_params = 5 * 6 * 8 + 2 * 8
+    expected_non_trainable_params = 2 * 8
+    min_rank = 3
+    convolution_kernels = ("gather_conv1/kernel",)
+
+    def test_symbolic_call_with_unknown_batch_and_spatial_sizes(self):
+        """The gather kernel covers the map: unknown spatial sizes are rejected, unknown batch
+        sizes are not, and another spatial size is an input error."""
+        layer = self.make_layer()
+        with pytest.raises(ValueError, match=r"defined spatial dimensions.*\(None, None, 6, 8\)"):
+            layer(keras.Input(batch_shape=(None, None, 6, 8)))
+        assert not layer.built and not layer.weights
+        model = keras.Sequential([keras.Input((5, 6, 8)), self.make_layer()])
+        assert model.predict(self.make_input((7, 5, 6, 8)), verbose=0).shape == (7, 5, 6, 8)
+        with pytest.raises(ValueError, match="incompatible"):
+            model.layers[-1](self.make_input((2, 6, 6, 8)))
+
+
+@pytest.mark.parametrize(
+    "shape, data_format, extent, extra_params, use_mlp",
+    [
+        ((2, 7, 6, 4), "channels_last", "global", False, False),
+        ((2, 9, 4), "channels_last", 2, False, False),
+        ((2, 4, 6, 7), "channels_first", 3, False, True),
+        ((2, 7, 6, 4), "channels_last", "global", True, False),
+        ((2, 4, 6, 7), "channels_first", "global", True, True),
+        ((2, 9, 4), "channels_last", 2, True, False),
+        ((2, 7, 6, 4), "channels_last", 4, True, True),
+        # A 2x2 gathered map with 2 bottleneck channels, where Keras's TensorFlow backend would
+        # add a channels-first 1x1 convolution's bias along the width.
+        ((2, 4, 6, 7), "channels_first", 4, True, True),
+    ],
+)
+def test_matches_numpy_reference(shape, data_format, extent, extra_params, use_mlp):
+    layer = GatherExcite(
+        extent=extent,
+        extra_params=extra_params,
+        use_mlp=use_mlp,
+        reduction=2,
+        data_format=data_format,
+    )
+    layer.build(shape)
+    weights = weights_by_path(layer)
+    x = np.random.default_rng(1).normal(size=shape).astype("float32")
+    axis = -1 if data_format == "channels_last" else 1
+    for training in (False, True):
+        expected = gather_excite_reference(
+            x,
+            weights,
+            extent=extent,
+            extra_params=extra_params,
+            use_mlp=use_mlp,
+            training=training,
+            axis=axis,
+        )
+        np.testing.assert_allclose(
+            to_numpy(layer(x, training=training)), expected, rtol=1e-4, atol=1e-5
+        )
+
+
+def test_factory_variants_and_their_parameter_counts():
+    for name, trainable, non_trainable in (
+        ("ge", 0, 0),
+        ("gather_excite", 0, 0),
+        ("ge_theta", 8 * 8 * 64 + 2 * 64, 2 * 64),
+        ("ge_theta_plus", 8 * 8 * 64 + 2 * 64 + (2 * 64 * 4 + 4 + 64), 2 * 64),
+    ):
+        layer = layers.get(name)
+        layer.build((None, 8, 8, 64))
+        assert parameter_count(layer.trainable_weights) == trainable, name
+        assert parameter_count(layer.non_trainable_weights) == non_trainable, name
+
+
+def test_resnet50_budget_matches_the_paper():
+    """GE-theta-plus (global extent) in every bottleneck of ResNet-50: 33.7M parameters."""
+    added = resnet50_added_parameters(lambda: GatherExcite(extra_params=True, use_mlp=True))
+    assert round((RESNET50_PARAMETERS + added) / 1e6, 1) == 33.7
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"extent": "local"}, "extent='local'"),
+        ({"extent": 1}, "extent=1"),
+        ({"extent": 2.0}, "extent=2.0"),
+        ({"extent": 6, "extra_params": True}, "power of 2.*extent=6"),
+        ({"extra_params": "yes"}, "extra_params='yes'"),
+        ({"use_mlp": 1}, "use_mlp=1"),
+        ({"reduction": 0}, "reduction=0"),
+        ({"inner_activation": "nope"}, "inner_activation='nope'"),
+    ],
+)
+def test_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GatherExcite(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, shape, message",
+    [
+        ({}, (None, 8), r"rank in \[3, 4\]"),
+        ({"use_mlp": True}, (None, 4, 4, 8), r"floor\(8 / reduction\).*reduction=16"),
+    ],
+)
+def test_rejects_bad_inputs_before_creating_weights(kwargs, shape, message):
+    layer = GatherExcite(**kwargs)
+    with pytest.raises(ValueError, match=message):
+        layer.build(shape)
+    assert not layer.built and not layer.weights
