@@ -1,0 +1,352 @@
+"""The `keras-atac` command line: train one network, or compare activations on the same budget.
+
+    keras-atac train --model cifar_resnet20 --activation atac --dataset cifar10
+    keras-atac compare --model conv_mnist --activations relu,arelu --dataset mnist --epochs 5
+    keras-atac train --model cifar_resnet20 --mechanism ssia --dataset cifar10
+
+Each run writes Keras's CSV log, a JSON summary and a plot; `compare` adds a Markdown table and
+one plot of all curves. Choose the backend with `KERAS_BACKEND` before running.
+"""
+
+import argparse
+import dataclasses
+import functools
+import json
+import pathlib
+import re
+import shlex
+import sys
+import time
+
+import keras
+
+from keras_atac import datasets, layers, models, training
+
+# The host networks the command line builds. cifar_resnet<depth> takes any depth 6b + 2.
+MODEL_NAMES = ("cifar_resnet<depth>", "resnet50_v1b", "conv_mnist")
+# Model-level attention that --mechanism wraps around the network (with its defaults).
+MECHANISMS = {"none": None, "ssia": models.SSIA, "gattanet": models.GAttANet}
+# The recipe each dataset is trained with unless --recipe says otherwise.
+DEFAULT_RECIPES = {"cifar10": "atac_cifar", "cifar100": "atac_cifar", "mnist": "arelu_mnist"}
+
+EPILOG = """\
+models: cifar_resnet<depth> (the ATAC paper's pre-activation CIFAR ResNet; depth 6b+2, the
+paper used 8, 14, 20, 26, 32), resnet50_v1b, conv_mnist (the AReLU paper's ConvMNIST).
+activations: {activations}.
+recipes: atac_cifar (Nesterov SGD lr 0.2, momentum 0.9, x0.1 at 75%% and 87.5%% of the epochs,
+coupled L2 1e-4 on every weight, batch 128, 400 epochs); arelu_mnist (SGD momentum 0.9, fixed
+lr 1e-4, no weight decay, batch 128, 20 epochs).
+data: without --data-dir, tensorflow-datasets downloads the dataset (set TFDS_DATA_DIR to choose
+where). Offline, --data-dir is an image folder (train/<class>/*, test/<class>/*) or an .npz file
+with x_train, y_train, x_test, y_test (and y_train_coarse, y_test_coarse for --labels coarse).
+backend: set KERAS_BACKEND=jax, torch or tensorflow before running.
+"""
+
+
+def _common_options():
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="host network: cifar_resnet<depth> (e.g. cifar_resnet20), resnet50_v1b, conv_mnist",
+    )
+    parser.add_argument(
+        "--mechanism",
+        default="none",
+        choices=tuple(MECHANISMS),
+        help="model-level attention around the network: ssia (a training-only guidance loss, "
+        "each stage's attention map guided by the next stage's; the plain network at "
+        "inference) or gattanet (a second pass modulated by global attention agreement at "
+        "every block output, or at every activation of conv_mnist) (default: none)",
+    )
+    parser.add_argument(
+        "--dataset", required=True, choices=datasets.names(), help="the dataset to train on"
+    )
+    parser.add_argument(
+        "--labels",
+        default="fine",
+        choices=("fine", "coarse"),
+        help="CIFAR-100 labels: fine (100 classes) or coarse (20 superclasses, with a 100-way "
+        "head as in the ATAC paper) (default: fine)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=pathlib.Path,
+        help="an image folder (train/<class>/, test/<class>/) or an .npz file; default: "
+        "download with tensorflow-datasets",
+    )
+    parser.add_argument(
+        "--subset",
+        type=int,
+        help="train on the first N training images, class-balanced (N/K of each of the K "
+        "classes); the test set is always complete",
+    )
+    parser.add_argument(
+        "--recipe",
+        choices=training.recipe_names(),
+        help="training recipe (default: atac_cifar for CIFAR, arelu_mnist for MNIST)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, help="epoch budget; the recipe's learning-rate drops scale with it"
+    )
+    parser.add_argument("--batch-size", type=int, help="images per batch (default: the recipe's)")
+    parser.add_argument(
+        "--learning-rate", type=float, help="initial learning rate (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, help="coupled L2 weight decay (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--num-classes",
+        type=int,
+        help="output units of the network (default: the dataset's, 100 for CIFAR-100)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the weights, the data order and the augmentation (default: 0)",
+    )
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        help="output folder (default: "
+        "runs/<model>_<activation or 'compare'>[_<mechanism>]_<dataset>)",
+    )
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=(0, 1, 2),
+        help="Keras's fit output: 0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
+    )
+    return parser
+
+
+def make_parser():
+    """The argument parser of `keras-atac` with its `train` and `compare` commands."""
+    epilog = EPILOG.format(activations=", ".join(layers.names(include_aliases=True)))
+    parser = argparse.ArgumentParser(
+        prog="keras-atac",
+        description="Train Keras networks with ATAC, AReLU or any other activation, with the "
+        "papers' data pipelines and recipes, on the backend KERAS_BACKEND names.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    common = _common_options()
+    train = commands.add_parser(
+        "train",
+        parents=[common],
+        help="train one network and write its log, summary and plot",
+        description="Train one network; writes log.csv (keras.callbacks.CSVLogger), "
+        "summary.json (best and final test accuracy, parameters, seconds per epoch, backend, "
+        "command) and curves.png to --out.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument(
+        "--activation",
+        default="relu",
+        help="the activation at every site of the network, any name keras_atac.layers.get "
+        "accepts (default: relu)",
+    )
+    compare = commands.add_parser(
+        "compare",
+        parents=[common],
+        help="train the same network with several activations on the same data and budget",
+        description="Train one network per activation, with the same data, seed and budget; "
+        "writes one folder per activation (as `train` does), results.md (a Markdown table), "
+        "summary.json and curves.png (all curves) to --out.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument(
+        "--activations",
+        required=True,
+        help="comma-separated activation names, e.g. relu,atac,arelu,swish",
+    )
+    return parser
+
+
+def _model_builder(name):
+    """The function that builds the host network `name`, called with the model's arguments."""
+    match = re.fullmatch(r"cifar_resnet(\d+)", name)
+    if match:
+        return functools.partial(models.cifar_resnet, int(match[1]))
+    if name == "resnet50_v1b":
+        return models.resnet50_v1b
+    if name == "conv_mnist":
+        return models.conv_mnist
+    raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+
+
+def build_model(args, activation, data):
+    """The network the parsed options ask for, with `activation` at every site, for `data`.
+
+    This is the one place where options become a model: an option that changes the network
+    (e.g. an attention mechanism) is applied here.
+    """
+    model = _model_builder(args.model)(
+        num_classes=args.num_classes or data.num_classes,
+        activation=activation,
+        input_shape=data.input_shape,
+    )
+    return _with_mechanism(args, model)
+
+
+def _with_mechanism(args, model):
+    """`model` wrapped in the --mechanism, or `model` itself for "none"."""
+    mechanism = MECHANISMS[args.mechanism]
+    return model if mechanism is None else mechanism(model)
+
+
+def _recipe(args):
+    changes = {
+        field: value
+        for field, value in (
+            ("epochs", args.epochs),
+            ("batch_size", args.batch_size),
+            ("learning_rate", args.learning_rate),
+            ("weight_decay", args.weight_decay),
+        )
+        if value is not None
+    }
+    return training.get_recipe(args.recipe or DEFAULT_RECIPES[args.dataset], **changes)
+
+
+def _check_options(args, activations):
+    """Raises ValueError for options that would fail later, before any data is read."""
+    for activation in activations:
+        layers.get(activation)
+    if len(set(activations)) != len(activations):
+        raise ValueError(f"an activation is listed twice: {','.join(activations)}")
+    # Building the network once at its default input size checks the model name and its
+    # arguments before any data is read or downloaded.
+    _with_mechanism(args, _model_builder(args.model)(num_classes=args.num_classes or 10))
+    return _recipe(args)
+
+
+def run(args, activation, data, recipe, out, command):
+    """Trains one network; writes `log.csv`, `summary.json` and `curves.png` to `out`.
+
+    Returns:
+        `(summary, history)`: the JSON summary as a dict and the Keras `History`.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    model = build_model(args, activation, data)
+    steps = data.steps_per_epoch(recipe.batch_size)
+    recipe.compile(model, steps_per_epoch=steps)
+    trainable = sum(int(keras.ops.size(v)) for v in model.trainable_weights)
+    print(
+        f"{model.name} with {activation}: {trainable:,} trainable parameters, "
+        f"{len(data.x_train):,} training images, {steps} steps per epoch, "
+        f"backend {keras.backend.backend()}",
+        flush=True,
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        data.train_dataset(batch_size=recipe.batch_size, seed=args.seed),
+        validation_data=data.test_dataset(batch_size=recipe.batch_size),
+        epochs=recipe.epochs,
+        # The pipeline shuffles; Keras warns when asked to shuffle a tf.data.Dataset.
+        shuffle=False,
+        callbacks=[training.EpochTimer(), keras.callbacks.CSVLogger(out / "log.csv")],
+        verbose=args.verbose,
+    )
+    summary = {
+        "command": command,
+        "model": args.model,
+        "activation": activation,
+        "mechanism": args.mechanism,
+        "dataset": data.name,
+        "labels": data.label_mode,
+        "data_source": data.source,
+        "train_images": len(data.x_train),
+        "test_images": len(data.x_test),
+        "recipe": {**dataclasses.asdict(recipe), "drop_epochs": list(recipe.drop_epochs())},
+        "seed": args.seed,
+        "trainable_parameters": trainable,
+        "parameters": model.count_params(),
+        **training.summarize_history(history),
+        "total_seconds": time.perf_counter() - start,
+        "backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    training.plot_curves(
+        {activation: history}, out / "curves.png", title=f"{args.model}, {activation}, {data.name}"
+    )
+    return summary, history
+
+
+RESULT_COLUMNS = [
+    ("activation", "activation"),
+    ("trainable_parameters", "trainable parameters"),
+    ("best_accuracy", "best test accuracy"),
+    ("best_epoch", "best epoch"),
+    ("final_accuracy", "final test accuracy"),
+    ("seconds_per_epoch", "seconds per epoch", ".1f"),
+]
+
+
+def main(argv=None):
+    """Runs `keras-atac` with `argv` (default: the process's arguments); returns 0 on success."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    command = shlex.join(["keras-atac", *argv])
+    if args.command == "train":
+        activations = [args.activation]
+    else:
+        activations = [name.strip() for name in args.activations.split(",") if name.strip()]
+    try:
+        recipe = _check_options(args, activations)
+        data = datasets.load(
+            args.dataset, data_dir=args.data_dir, label_mode=args.labels, subset=args.subset
+        )
+        # Raises if the training set is smaller than one batch.
+        data.train_dataset(batch_size=recipe.batch_size)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        parser.error(str(error))
+
+    mechanism = "" if args.mechanism == "none" else f"_{args.mechanism}"
+    if args.command == "train":
+        name = f"{args.model}_{args.activation}{mechanism}_{args.dataset}"
+        out = args.out or pathlib.Path("runs") / name
+        summary, _ = run(args, args.activation, data, recipe, out, command)
+        print(json.dumps({k: summary[k] for k in ("best_accuracy", "final_accuracy")}))
+        print(f"wrote {out}")
+        return 0
+
+    out = args.out or pathlib.Path("runs") / f"{args.model}_compare{mechanism}_{args.dataset}"
+    summaries, histories = [], {}
+    for activation in activations:
+        summary, histories[activation] = run(
+            args, activation, data, recipe, out / activation, command
+        )
+        summaries.append(summary)
+    table = training.markdown_table(summaries, RESULT_COLUMNS)
+    drops = recipe.drop_epochs()
+    header = (
+        f"`{command}`\n\n{args.model} on {data.name} ({data.label_mode} labels), "
+        f"{len(data.x_train):,} training and {len(data.x_test):,} test images; recipe "
+        f"{recipe.name}: {recipe.epochs} epochs, batch {recipe.batch_size}, learning rate "
+        f"{recipe.learning_rate:g}"
+        + (f" (x{recipe.drop_factor:g} after epochs {', '.join(map(str, drops))})" if drops else "")
+        + f", weight decay {recipe.weight_decay:g}; seed {args.seed}; backend "
+        f"{keras.backend.backend()}.\n\n"
+    )
+    (out / "results.md").write_text(header + table)
+    (out / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
+    training.plot_curves(
+        histories, out / "curves.png", title=f"{args.model} on {data.name} ({data.label_mode})"
+    )
+    print("\n" + table)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Summaries, tables and plots of training runs, from Keras's `History`.
+
+matplotlib is imported inside `plot_curves` (with the non-interactive Agg backend), so it is only
+needed when a plot is drawn.
+"""
+
+import statistics
+
+from keras_atac.api_export import keras_atac_export
+
+
+@keras_atac_export("keras_atac.training.summarize_history")
+def summarize_history(history, metric="val_accuracy"):
+    """Best and final value of a metric, and the epoch timings, from a `History`.
+
+    The ATAC paper reports the best test accuracy over all epochs; the final one is the honest
+    companion. With the test set passed as `validation_data`, `val_accuracy` is the test
+    accuracy after every epoch.
+
+    Args:
+        history: a `keras.callbacks.History` or its `.history` dict.
+        metric: the key to summarise.
+
+    Returns:
+        A dict with `best_accuracy`, `best_epoch` (1-based), `final_accuracy` and `epochs`, and,
+        when the logs have `epoch_seconds` (`EpochTimer`), `seconds_per_epoch` (the median, which
+        leaves out the first epoch's compilation) and `first_epoch_seconds`.
+    """
+    logs = getattr(history, "history", history)
+    if not logs.get(metric):
+        raise ValueError(
+            f"The history has no values for metric={metric!r}; it has {sorted(logs)}. Pass the "
+            "test set as `validation_data` to `fit` to record the test accuracy."
+        )
+    values = [float(value) for value in logs[metric]]
+    best = max(range(len(values)), key=values.__getitem__)
+    summary = {
+        "best_accuracy": values[best],
+        "best_epoch": best + 1,
+        "final_accuracy": values[-1],
+        "epochs": len(values),
+    }
+    if logs.get("epoch_seconds"):
+        seconds = [float(value) for value in logs["epoch_seconds"]]
+        summary["seconds_per_epoch"] = statistics.median(seconds)
+        summary["first_epoch_seconds"] = seconds[0]
+    return summary
+
+
+@keras_atac_export("keras_atac.training.markdown_table")
+def markdown_table(rows, columns):
+    """A Markdown table of `rows` (dicts).
+
+    Args:
+        rows: one dict per row.
+        columns: `(key, heading)` or `(key, heading, format_spec)` tuples. Without a format
+            spec, floats are written with 4 decimals and integers with thousands separators.
+    """
+
+    def cell(value, format_spec):
+        if value is None:
+            return ""
+        if format_spec:
+            return format(value, format_spec)
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return str(value)
+
+    lines = [
+        "| " + " | ".join(column[1] for column in columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for row in rows:
+        cells = [cell(row.get(key), spec[0] if spec else None) for key, _, *spec in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@keras_atac_export("keras_atac.training.plot_curves")
+def plot_curves(histories, path, title=""):
+    """Plots test accuracy and training loss per epoch of one or more runs into a PNG file.
+
+    Args:
+        histories: a dict from run label (e.g. the activation) to a `History` or its dict.
+        path: the PNG file to write.
+        title: the figure's title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (accuracy_axes, loss_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, history in histories.items():
+        logs = getattr(history, "history", history)
+        epochs = range(1, len(logs["loss"]) + 1)
+        (line,) = accuracy_axes.plot(epochs, logs["val_accuracy"], label=f"{label} (test)")
+        if "accuracy" in logs:
+            accuracy_axes.plot(
+                epochs,
+                logs["accuracy"],
+                linestyle="--",
+                color=line.get_color(),
+                alpha=0.6,
+                label=f"{label} (train)",
+            )
+        loss_axes.plot(epochs, logs["loss"], color=line.get_color(), label=label)
+    accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    loss_axes.set(xlabel="epoch", ylabel="training loss", title="training loss")
+    for axes in (accuracy_axes, loss_axes):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -1,0 +1,211 @@
+"""The keras-atac command line, run in-process with the test's backend on generated data."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tomllib
+
+import keras
+import pytest
+
+from keras_atac import cli
+from tests.data_utils import write_image_folder, write_npz
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def mnist_npz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
+    write_npz(path, num_train=40, num_test=10, shape=(28, 28))
+    return path
+
+
+def run_cli(capsys, *argv):
+    """Runs main(argv); returns (exit code, stdout, stderr)."""
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exit:
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_explains_every_option(capsys):
+    for command, options in [
+        ([], ["train", "compare", "KERAS_BACKEND", "cifar_resnet<depth>", "atac", "arelu"]),
+        (
+            ["train"],
+            [
+                "--model",
+                "--mechanism",
+                "--activation",
+                "--dataset",
+                "--labels",
+                "--data-dir",
+                "--subset",
+                "--recipe",
+                "--epochs",
+                "--batch-size",
+                "--learning-rate",
+                "--weight-decay",
+                "--num-classes",
+                "--seed",
+                "--out",
+                "--verbose",
+                "summary.json",
+            ],
+        ),
+        (["compare"], ["--activations", "results.md", "TFDS_DATA_DIR"]),
+    ]:
+        code, out, _ = run_cli(capsys, *command, "--help")
+        assert code == 0
+        for option in options:
+            assert option in out, (command, option)
+
+
+def test_train_on_an_image_folder(tmp_path, capsys):
+    write_image_folder(tmp_path / "data", num_classes=10, train_per_class=2, test_per_class=1)
+    argv = [
+        "train",
+        "--model", "cifar_resnet8",
+        "--activation", "relu",
+        "--dataset", "cifar10",
+        "--data-dir", str(tmp_path / "data"),
+        "--epochs", "2",
+        "--batch-size", "8",
+        "--seed", "3",
+        "--verbose", "0",
+        "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["command"].startswith("keras-atac train --model cifar_resnet8")
+    assert summary["backend"] == keras.backend.backend()
+    assert summary["train_images"] == 20 and summary["test_images"] == 10
+    assert summary["recipe"]["name"] == "atac_cifar" and summary["recipe"]["epochs"] == 2
+    assert summary["recipe"]["drop_epochs"] == [1, 1]
+    # cifar_resnet8 with ReLU and a 10-way head: stem 432, stages 4,672 + 14,432 + 57,536,
+    # final BN 128, head 650.
+    assert summary["trainable_parameters"] == 77_850
+    assert summary["epochs"] == 2 and 0 <= summary["final_accuracy"] <= 1
+    assert summary["seconds_per_epoch"] > 0 and summary["seed"] == 3
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert len(log) == 3 and "val_accuracy" in log[0] and "learning_rate" in log[0]
+    assert (tmp_path / "run" / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert "best_accuracy" in out
+
+
+def test_compare_activations_on_an_npz_file(tmp_path, capsys, mnist_npz):
+    argv = [
+        "compare",
+        "--model", "conv_mnist",
+        "--activations", "relu,arelu",
+        "--dataset", "mnist",
+        "--data-dir", str(mnist_npz),
+        "--subset", "30",
+        "--epochs", "1",
+        "--batch-size", "10",
+        "--verbose", "0",
+        "--out", str(tmp_path / "cmp"),
+    ]  # fmt: skip
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    table = (tmp_path / "cmp" / "results.md").read_text()
+    assert "keras-atac compare --model conv_mnist" in table
+    assert "recipe arelu_mnist: 1 epochs, batch 10, learning rate 0.0001" in table
+    rows = [line for line in table.splitlines() if line.startswith("| relu") or "arelu" in line]
+    assert len([r for r in rows if r.startswith("|")]) == 2
+    summaries = json.loads((tmp_path / "cmp" / "summary.json").read_text())
+    assert [s["activation"] for s in summaries] == ["relu", "arelu"]
+    # 12,930 weights plus AReLU's two scalars at each of the three sites.
+    assert [s["trainable_parameters"] for s in summaries] == [12_930, 12_936]
+    assert all(s["train_images"] == 30 for s in summaries)
+    for name in ("relu", "arelu"):
+        assert (tmp_path / "cmp" / name / "log.csv").exists()
+    assert (tmp_path / "cmp" / "curves.png").exists()
+    assert "| arelu |" in out
+
+
+@pytest.mark.parametrize(
+    "mechanism, trainable, log_column",
+    # GAttANet on cifar_resnet8: 2 * 16 * (16 + 32 + 64) projections and 3 alphas.
+    [("ssia", 77_850, "guidance_loss"), ("gattanet", 77_850 + 3_587, "val_accuracy")],
+)
+def test_train_with_a_mechanism(tmp_path, capsys, mechanism, trainable, log_column):
+    write_image_folder(tmp_path / "data", num_classes=10, train_per_class=1, test_per_class=1)
+    argv = [
+        "train",
+        "--model", "cifar_resnet8",
+        "--mechanism", mechanism,
+        "--dataset", "cifar10",
+        "--data-dir", str(tmp_path / "data"),
+        "--epochs", "1",
+        "--batch-size", "10",
+        "--verbose", "0",
+        "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["mechanism"] == mechanism
+    assert summary["trainable_parameters"] == trainable
+    assert log_column in (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "vgg16", "--dataset", "mnist"], "unknown model 'vgg16'"),
+        (["--model", "conv_mnist", "--dataset", "mnist", "--mechanism", "ssia"], "pairs"),
+        (["--model", "conv_mnist", "--dataset", "mnist", "--mechanism", "se"], "'se'"),
+        (["--model", "cifar_resnet9", "--dataset", "cifar10"], "depth=9"),
+        (["--model", "conv_mnist", "--dataset", "mnist", "--activation", "relux"], "'relux'"),
+        (["--model", "conv_mnist", "--dataset", "svhn"], "invalid choice: 'svhn'"),
+        (["--model", "conv_mnist", "--dataset", "mnist", "--epochs", "0"], "epochs=0"),
+        (
+            ["--model", "conv_mnist", "--dataset", "mnist", "--data-dir", "/no/such/dir"],
+            "does not exist",
+        ),
+    ],
+)
+def test_clear_errors(capsys, argv, message):
+    code, _, err = run_cli(capsys, "train", *argv)
+    assert code == 2
+    assert message in err
+
+
+def test_malformed_data_folder_and_too_large_subset(tmp_path, capsys, mnist_npz):
+    (tmp_path / "train" / "zero").mkdir(parents=True)
+    code, _, err = run_cli(
+        capsys, "train", "--model", "conv_mnist", "--dataset", "mnist", "--data-dir", str(tmp_path)
+    )
+    assert code == 2 and "test does not exist" in err
+    code, _, err = run_cli(
+        capsys, "compare", "--model", "conv_mnist", "--dataset", "mnist", "--activations",
+        "relu,relu", "--data-dir", str(mnist_npz),
+    )  # fmt: skip
+    assert code == 2 and "listed twice" in err
+    code, _, err = run_cli(
+        capsys, "train", "--model", "conv_mnist", "--dataset", "mnist", "--data-dir",
+        str(mnist_npz), "--subset", "1000",
+    )  # fmt: skip
+    assert code == 2 and "subset=1000" in err
+
+
+def test_console_script_and_module_entry_points():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["keras-atac"] == "keras_atac.cli:main"
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_atac.cli", "train", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("usage: keras-atac train")

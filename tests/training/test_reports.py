@@ -1,0 +1,54 @@
+"""Summaries, tables and plots of training histories."""
+
+import pytest
+
+from keras_atac import training
+
+HISTORY = {
+    "loss": [2.0, 1.5, 1.2],
+    "accuracy": [0.3, 0.5, 0.6],
+    "val_accuracy": [0.4, 0.7, 0.65],
+    "epoch_seconds": [9.0, 3.0, 4.0],
+}
+
+
+def test_summary_has_best_and_final_accuracy_and_timing():
+    assert training.summarize_history(HISTORY) == {
+        "best_accuracy": 0.7,
+        "best_epoch": 2,
+        "final_accuracy": 0.65,
+        "epochs": 3,
+        "seconds_per_epoch": 4.0,
+        "first_epoch_seconds": 9.0,
+    }
+
+
+def test_summary_needs_the_metric():
+    with pytest.raises(ValueError, match="metric='val_accuracy'.*validation_data"):
+        training.summarize_history({"loss": [1.0]})
+
+
+def test_markdown_table():
+    table = training.markdown_table(
+        [
+            {"name": "relu", "acc": 0.91234, "params": 78042, "seconds": 44.06},
+            {"name": "atac", "acc": 0.9},
+        ],
+        [
+            ("name", "activation"),
+            ("acc", "best"),
+            ("params", "parameters"),
+            ("seconds", "s", ".1f"),
+        ],
+    )
+    assert table.splitlines() == [
+        "| activation | best | parameters | s |",
+        "|---|---|---|---|",
+        "| relu | 0.9123 | 78,042 | 44.1 |",
+        "| atac | 0.9000 |  |  |",
+    ]
+
+
+def test_plot_curves_writes_a_png(tmp_path):
+    path = training.plot_curves({"relu": HISTORY, "atac": HISTORY}, tmp_path / "curves.png", "t")
+    assert path.read_bytes().startswith(b"\x89PNG")
