@@ -31,12 +31,9 @@ def call_kwargs(layer, training=True):
     return {"training": training} if "training" in inspect.signature(layer.call).parameters else {}
 
 
-def layer_weights(layer):
-    """A built layer's weights as NumPy arrays, keyed by path inside it ("reduce_norm/beta")."""
-    return {
-        variable.path.split("/", 1)[1]: keras.ops.convert_to_numpy(variable)
-        for variable in layer.weights
-    }
+def to_numpy(variable):
+    """A Keras variable's value as a NumPy array (to build the plain-framework references)."""
+    return keras.ops.convert_to_numpy(variable)
 
 
 def current():

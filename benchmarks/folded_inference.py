@@ -8,13 +8,20 @@ of `model(x, training=False)` for a single ATAC layer at the layer-cost shapes a
     python -m benchmarks.folded_inference
 """
 
+import sys
+
 import numpy as np
 
 from benchmarks import harness
-from benchmarks.layer_cost import SHAPES
+from benchmarks.layer_cost import SHAPES, parse_shapes
 
 
 def add_arguments(parser):
+    parser.add_argument(
+        "--shapes",
+        default=";".join(",".join(map(str, shape)) for shape in SHAPES),
+        help="semicolon-separated input shapes of the single-layer cases (default: %(default)s)",
+    )
     parser.add_argument("--batch-size", type=int, default=128, help="for cifar_resnet(20)")
     parser.add_argument("--depth", type=int, default=20, help="of the CIFAR ResNet")
     parser.add_argument("--warmup", type=int, default=3)
@@ -36,7 +43,7 @@ def cases(args):
 
     import keras_atac
 
-    for shape in SHAPES:
+    for shape in parse_shapes(args.shapes):
         model = keras.Sequential([keras.Input(shape[1:]), keras_atac.layers.ATAC()])
         yield f"ATAC layer, input {'×'.join(map(str, shape))}", model, shape
     model = keras_atac.models.cifar_resnet(args.depth, activation="atac")
@@ -113,4 +120,4 @@ def report(results, output_dir):
 
 
 if __name__ == "__main__":
-    harness.main("folded_inference", __doc__.split("\n\n")[0], add_arguments, work, report)
+    harness.main(sys.modules[__name__])

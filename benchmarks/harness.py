@@ -2,8 +2,9 @@
 
 A benchmark module defines `add_arguments(parser)`, `work(args) -> dict` (run inside a worker,
 with Keras imported for that worker's backend) and `report(results, output_dir) -> str` (the
-Markdown, run in the parent), and calls `harness.main(...)`. The parent imports no framework:
-each worker is `python -m benchmarks.NAME --worker BACKEND ...` with `KERAS_BACKEND=BACKEND`.
+Markdown, run in the parent), and ends with `harness.main(sys.modules[__name__])`. The parent
+imports no framework: each worker is `python -m benchmarks.NAME --worker BACKEND ...` with
+`KERAS_BACKEND=BACKEND`. `run_in_process` runs the current backend without workers.
 """
 
 import argparse
@@ -91,13 +92,21 @@ def software_versions():
     return {"keras": keras.__version__, backend: __import__(module).__version__}
 
 
-def main(name, description, add_arguments, work, report, argv=None):
-    """Parses the command line and runs either the parent (all backends) or one worker."""
-    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=description)
+def _parser(module):
+    name = _name(module)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m benchmarks.{name}", description=module.__doc__.split("\n\n")[0]
+    )
     parser.add_argument(
         "--backends",
         default=",".join(BACKENDS),
         help="comma-separated Keras backends, each run in its own process (default: all)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="threads per framework (OMP/MKL, TensorFlow's and XLA's thread pools); "
+        "default: the frameworks' own choice",
     )
     parser.add_argument(
         "--output-dir",
@@ -107,12 +116,25 @@ def main(name, description, add_arguments, work, report, argv=None):
     )
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--worker-output", type=pathlib.Path, help=argparse.SUPPRESS)
-    add_arguments(parser)
+    module.add_arguments(parser)
+    return parser
+
+
+def _name(module):
+    return module.__spec__.name.rpartition(".")[2]
+
+
+def main(module, argv=None):
+    """The command line of a benchmark module: the parent (all backends) or one worker.
+
+    The module defines `add_arguments(parser)`, `work(args) -> dict` (run in a worker process
+    whose Keras uses the worker's backend) and `report(results, output_dir) -> str`.
+    """
+    parser = _parser(module)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-
     if args.worker:
-        result = {"versions": software_versions(), **work(args)}
+        result = {"versions": software_versions(), **module.work(args)}
         args.worker_output.write_text(json.dumps(result))
         return result
 
@@ -120,34 +142,81 @@ def main(name, description, add_arguments, work, report, argv=None):
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown:
         parser.error(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
-    results = {
-        "benchmark": name,
-        "command": shlex.join(["python", "-m", f"benchmarks.{name}", *argv]),
-        "machine": machine_description(),
-        "backends": {},
-    }
-    start = time.perf_counter()
+    results = _new_results(module, argv, args.threads)
     for backend in backends:
-        print(f"[{name}] {backend} ...", flush=True)
-        results["backends"][backend] = _run_worker(name, backend, argv)
-    results["machine"]["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
-    results["seconds"] = round(time.perf_counter() - start, 1)
+        print(f"[{_name(module)}] {backend} ...", flush=True)
+        results["backends"][backend] = _run_worker(module, backend, argv, args.threads)
+    return _finish(module, results, args.output_dir)
 
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
-    markdown = report(results, args.output_dir)
-    (args.output_dir / f"{name}.md").write_text(markdown)
+
+def run_in_process(module, argv, output_dir):
+    """Runs a benchmark for the backend of this process, without workers (the smoke tests).
+
+    Returns the results, after writing the JSON, Markdown and plots into `output_dir`.
+    """
+    import keras
+
+    args = _parser(module).parse_args(list(argv))
+    results = _new_results(module, argv, args.threads)
+    results["backends"][keras.backend.backend()] = {
+        "versions": software_versions(),
+        **module.work(args),
+    }
+    return _finish(module, results, pathlib.Path(output_dir))
+
+
+def _new_results(module, argv, threads):
+    return {
+        "benchmark": _name(module),
+        "command": shlex.join(["python", "-m", f"benchmarks.{_name(module)}", *argv]),
+        "machine": {**machine_description(), "threads": threads},
+        "backends": {},
+        "start": time.perf_counter(),
+    }
+
+
+def _finish(module, results, output_dir):
+    results["machine"]["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
+    results["seconds"] = round(time.perf_counter() - results.pop("start"), 1)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    name = _name(module)
+    (output_dir / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
+    markdown = module.report(results, output_dir)
+    (output_dir / f"{name}.md").write_text(markdown)
     print(markdown)
     return results
 
 
-def _run_worker(name, backend, argv):
+def thread_environment(threads):
+    """Environment variables that limit every framework's CPU threads to `threads`."""
+    if threads is None:
+        return {}
+    count = str(threads)
+    return {
+        "OMP_NUM_THREADS": count,  # PyTorch's intra-op threads, oneDNN, MKL
+        "MKL_NUM_THREADS": count,
+        "TF_NUM_INTRAOP_THREADS": count,
+        "TF_NUM_INTEROP_THREADS": count,
+        "XLA_FLAGS": " ".join(
+            filter(
+                None,
+                [
+                    os.environ.get("XLA_FLAGS"),
+                    "--xla_cpu_multi_thread_eigen=false",
+                    f"intra_op_parallelism_threads={count}",
+                ],
+            )
+        ),
+    }
+
+
+def _run_worker(module, backend, argv, threads):
     with tempfile.TemporaryDirectory() as folder:
         output = pathlib.Path(folder) / "result.json"
         command = [
             sys.executable,
             "-m",
-            f"benchmarks.{name}",
+            module.__spec__.name,
             *argv,
             "--worker",
             backend,
@@ -155,10 +224,15 @@ def _run_worker(name, backend, argv):
             str(output),
         ]
         pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": pythonpath}
+        env = {
+            **os.environ,
+            **thread_environment(threads),
+            "KERAS_BACKEND": backend,
+            "PYTHONPATH": pythonpath,
+        }
         completed = subprocess.run(command, env=env, cwd=ROOT)
         if completed.returncode != 0:
-            raise SystemExit(f"The {backend} worker of benchmarks.{name} failed.")
+            raise SystemExit(f"The {backend} worker of {module.__spec__.name} failed.")
         return json.loads(output.read_text())
 
 
@@ -188,6 +262,7 @@ def machine_markdown(results):
             f"{machine['os']}, Python {machine['python']}; "
             + ", ".join(f"{package} {version}" for package, version in sorted(versions.items()))
             + ".",
+            f"Threads per framework: {machine['threads'] or 'default'}. "
             f"Load average (1, 5, 15 min) before: {machine['load_average_before']}, "
             f"after: {machine['load_average_after']}.",
         ]

@@ -12,6 +12,8 @@ layer, with the same weights.
     python -m benchmarks.layer_cost --backends jax --layers atac,arelu --repeats 5
 """
 
+import sys
+
 import numpy as np
 
 from benchmarks import harness
@@ -214,4 +216,4 @@ def report(results, output_dir):
 
 
 if __name__ == "__main__":
-    harness.main("layer_cost", __doc__.split("\n\n")[0], add_arguments, work, report)
+    harness.main(sys.modules[__name__])

@@ -9,6 +9,8 @@ ReLU's cost grows as C * H * W. The plot shows both, with ATAC's time per elemen
     python -m benchmarks.scaling
 """
 
+import sys
+
 import numpy as np
 
 from benchmarks import harness
@@ -137,4 +139,4 @@ def report(results, output_dir):
 
 
 if __name__ == "__main__":
-    harness.main("scaling", __doc__.split("\n\n")[0], add_arguments, work, report)
+    harness.main(sys.modules[__name__])

@@ -13,6 +13,8 @@ counter has no rule for a layer).
     python -m benchmarks.train_step --activations relu,atac,se --backends jax
 """
 
+import sys
+
 import numpy as np
 
 from benchmarks import harness
@@ -116,4 +118,4 @@ def report(results, output_dir):
 
 
 if __name__ == "__main__":
-    harness.main("train_step", __doc__.split("\n\n")[0], add_arguments, work, report)
+    harness.main(sys.modules[__name__])
