@@ -7,6 +7,8 @@
 - `reference/`: one page per public module, with every symbol that `keras_atac_export`
   declares there, rendered from its docstring by mkdocstrings. The exports are read from the
   source (no framework is imported by the build).
+- `results/`: the navigation of the reproduction runs in `docs/results/<run>/README.md`, and
+  an overview page listing them (unless the folder has a README of its own).
 """
 
 import ast
@@ -106,5 +108,25 @@ def write_reference():
         file.writelines(summary)
 
 
+def write_results():
+    folder = ROOT / "docs" / "results"
+    runs = []
+    for readme in sorted(folder.glob("*/README.md")):
+        title = readme.read_text().splitlines()[0].lstrip("# ").strip()
+        runs.append((title, readme.relative_to(folder).as_posix()))
+    if not (folder / "README.md").exists():
+        with mkdocs_gen_files.open("results/README.md", "w") as file:
+            file.write(
+                "# Reproduction results\n\nRuns of the papers' comparisons on the real data, "
+                "each with its exact command, the table and plot the command wrote and Keras's "
+                "training logs:\n\n"
+            )
+            file.writelines(f"- [{title}]({path})\n" for title, path in runs)
+    with mkdocs_gen_files.open("results/SUMMARY.md", "w") as file:
+        file.write("* [Overview](README.md)\n")
+        file.writelines(f"* [{title}]({path})\n" for title, path in runs)
+
+
 write_tutorials()
 write_reference()
+write_results()
