@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import keras_atac
-from keras_atac.layers import ATAC, FoldedATAC
+from keras_atac.layers import ATAC, FoldedATAC, FoldedXUnit, XUnit
 from tests.layer_test_case import to_numpy
 
 
@@ -35,6 +35,7 @@ def sequential_model():
             ATAC(),
             keras.layers.Conv2D(8, 3, padding="same"),
             ATAC(context="global", use_inner_relu=False, reduction=4),
+            XUnit(kernel_size=3),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(5),
         ],
@@ -43,7 +44,7 @@ def sequential_model():
 
 
 def functional_model():
-    """A nested Sequential, a shared layer, a raw tensor op, channels-first and dense ATAC."""
+    """A nested Sequential, a shared layer, a raw tensor op, channels-first units, dense ATAC."""
     inputs = keras.Input((4, 5, 6))
     inner = keras.Sequential(
         [keras.Input((4, 5, 6)), keras.layers.Conv2D(6, 1), ATAC()], name="inner"
@@ -51,6 +52,7 @@ def functional_model():
     x = inner(inputs)
     x = keras.layers.Permute((3, 1, 2))(x + 1.0)
     x = ATAC(data_format="channels_first", name="first")(x)
+    x = XUnit(kernel_size=3, data_format="channels_first")(x)
     x = keras.layers.Flatten()(x)
     shared = keras.layers.Dense(8, name="shared")
     x = shared(ATAC(name="dense_atac")(shared(keras.layers.Dense(8)(x))))
@@ -68,18 +70,20 @@ def test_folded_model_equals_the_model_in_inference(build):
     np.testing.assert_allclose(to_numpy(folded(x)), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(folded.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
     assert type(folded) is type(model) and folded.name == model.name
-    folded_layers = all_layers(folded)
-    assert not any(isinstance(layer, ATAC) for layer in folded_layers)
-    atac_count = sum(isinstance(layer, ATAC) for layer in all_layers(model))
-    assert sum(isinstance(layer, FoldedATAC) for layer in folded_layers) == atac_count
+    for unit, folded_unit in ((ATAC, FoldedATAC), (XUnit, FoldedXUnit)):
+        count = sum(isinstance(layer, unit) for layer in all_layers(model))
+        assert sum(isinstance(layer, unit) for layer in all_layers(folded)) == 0
+        assert sum(isinstance(layer, folded_unit) for layer in all_layers(folded)) == count
 
 
 def test_folded_model_has_no_batch_norm_statistics_in_its_units():
     model = sequential_model()
     folded = keras_atac.fold_batchnorm(model)
-    # The stem BatchNorm stays. A unit of C channels and Ci = C // r inner channels loses its
-    # BatchNorms' 4 * (C + Ci) scales, offsets and statistics and gains C + Ci biases.
-    assert folded.count_params() == model.count_params() - 3 * (8 + 4) - 3 * (8 + 2)
+    # The stem BatchNorm stays. An ATAC unit of C channels and Ci = C // r inner channels loses
+    # its BatchNorms' 4 * (C + Ci) scales, offsets and statistics and gains C + Ci biases; an
+    # xUnit loses 8 * C and gains a scale, an offset and a bias per channel.
+    atac_saving = 3 * (8 + 4) + 3 * (8 + 2)
+    assert folded.count_params() == model.count_params() - atac_saving - 5 * 8
     assert len(folded.non_trainable_weights) == 2
 
 
