@@ -6,6 +6,15 @@ Choose the backend before importing Keras (`KERAS_BACKEND=jax`); the package its
 
 from keras_atac import datasets, layers, models, training
 from keras_atac.activation_swap import clone_model
+from keras_atac.folding import fold_batchnorm
 from keras_atac.version import __version__
 
-__all__ = ["__version__", "clone_model", "datasets", "layers", "models", "training"]
+__all__ = [
+    "__version__",
+    "clone_model",
+    "datasets",
+    "fold_batchnorm",
+    "layers",
+    "models",
+    "training",
+]

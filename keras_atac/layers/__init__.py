@@ -6,6 +6,8 @@ from keras_atac.layers.atac import ATAC
 from keras_atac.layers.cbam import CBAM, ChannelAttention, SpatialAttention
 from keras_atac.layers.eca import ECA
 from keras_atac.layers.factory import canonical_name, get, names
+from keras_atac.layers.folded_atac import FoldedATAC
+from keras_atac.layers.folded_xunit import FoldedXUnit
 from keras_atac.layers.gather_excite import GatherExcite
 from keras_atac.layers.maxout import Maxout
 from keras_atac.layers.mixture import Mixture
@@ -22,6 +24,8 @@ __all__ = [
     "CBAM",
     "ECA",
     "ChannelAttention",
+    "FoldedATAC",
+    "FoldedXUnit",
     "GatherExcite",
     "Maxout",
     "Mixture",

@@ -20,6 +20,25 @@ def msra_prelu_initializer():
     )
 
 
+def gate_dtype_policy(layer):
+    """The dtype policy of an ATAC gate: float32 under float16 compute, else the layer's own.
+
+    float16's range (largest value 65504) is too small for the un-normalised pointwise sums of
+    large activations; bfloat16 has float32's range.
+    """
+    if layer.compute_dtype == "float16":
+        return keras.DTypePolicy("float32")
+    return layer.dtype_policy
+
+
+def pointwise(x, kernel, data_format):
+    """A 1x1 convolution without bias: a dense map over the channel axis."""
+    kernel = ops.cast(kernel, x.dtype)
+    if data_format == "channels_last":
+        return ops.matmul(x, kernel)
+    return ops.einsum("nc...,cd->nd...", x, kernel)
+
+
 @keras_atac_export("keras_atac.layers.ATAC")
 class ATAC(keras.layers.Layer):
     """Attention as activation: a local channel-attention gate used in place of ReLU.
@@ -136,11 +155,8 @@ class ATAC(keras.layers.Layer):
             )
         axis = input_checks.channel_axis(self.data_format)
         self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
-        # float16's range is too small for the pointwise sums of large inputs (see docstring).
-        if self.compute_dtype == "float16":
-            gate_policy, self._gate_dtype = "float32", "float32"
-        else:
-            gate_policy, self._gate_dtype = self.dtype_policy, self.compute_dtype
+        gate_policy = gate_dtype_policy(self)
+        self._gate_dtype = gate_policy.compute_dtype
 
         gate_shape = list(input_shape)
         for spatial_axis in self._spatial_axes if self.context == "global" else ():
@@ -175,23 +191,26 @@ class ATAC(keras.layers.Layer):
             name=name,
         )
 
-    def _pointwise(self, x, kernel):
-        """A 1x1 convolution without bias: a dense map over the channel axis."""
-        kernel = ops.cast(kernel, x.dtype)
-        if self.data_format == "channels_last":
-            return ops.matmul(x, kernel)
-        return ops.einsum("nc...,cd->nd...", x, kernel)
+    def gate(self, inputs, training=None):
+        """The gate `sigmoid(L(inputs))`, in (0, 1), in the gate's compute dtype.
 
-    def call(self, inputs, training=None):
-        inputs = input_checks.floating_inputs(self, inputs)
+        It has the shape of `inputs` (for `context="global"`, size 1 on the spatial axes).
+        With `training=True` the BatchNorms use, and update, batch statistics.
+        """
         context = ops.cast(inputs, self._gate_dtype)
         if self.context == "global" and self._spatial_axes:
             context = ops.mean(context, axis=self._spatial_axes, keepdims=True)
-        logits = self.reduce_norm(self._pointwise(context, self.reduce_kernel), training=training)
+        logits = pointwise(context, self.reduce_kernel, self.data_format)
+        logits = self.reduce_norm(logits, training=training)
         if self.use_inner_relu:
             logits = ops.relu(logits)
-        logits = self.expand_norm(self._pointwise(logits, self.expand_kernel), training=training)
-        return inputs * ops.cast(ops.sigmoid(logits), inputs.dtype)
+        logits = pointwise(logits, self.expand_kernel, self.data_format)
+        logits = self.expand_norm(logits, training=training)
+        return ops.sigmoid(logits)
+
+    def call(self, inputs, training=None):
+        inputs = input_checks.floating_inputs(self, inputs)
+        return inputs * ops.cast(self.gate(inputs, training=training), inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

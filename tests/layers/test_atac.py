@@ -145,6 +145,19 @@ def test_matches_numpy_reference(shape, data_format, training, use_inner_relu, c
             np.testing.assert_allclose(actual, original, rtol=1e-6)
 
 
+@pytest.mark.parametrize("context", ["local", "global"])
+def test_gate_is_the_output_divided_by_the_input(context):
+    layer = ATAC(context=context)
+    shape = (2, 3, 4, 6)
+    layer.build(shape)
+    values = reference_order(layer, random_weights(layer))
+    x = np.random.default_rng(2).uniform(0.5, 2.0, shape).astype("float32")
+    expected, _ = atac_reference(x, values, training=False, context=context)
+    gate = to_numpy(layer.gate(x, training=False))
+    assert gate.shape == ((2, 3, 4, 6) if context == "local" else (2, 1, 1, 6))
+    np.testing.assert_allclose(x * gate, expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("channels", [2, 3, 16, 64])
 def test_parameter_formula_for_reduction_two(channels):
     layer = ATAC()

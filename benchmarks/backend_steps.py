@@ -1,0 +1,239 @@
+"""Compiled forward+backward steps and their peak memory, on the backend of this process.
+
+`current()` returns the adapter of `keras.backend.backend()`. An adapter turns a built Keras
+layer, or a plain-framework reference of the same formula (see `reference_*.py`), into a
+`step()` that computes the gradients of `sum(layer(x, training=True))` with respect to `x` and
+every trainable weight (batch statistics and moving averages included), and measures the peak
+memory of one step with what the backend offers on CPU:
+
+- TensorFlow: the peak of TensorFlow's CPU allocator during the step above what it held
+  before (`tf.config.experimental.get_memory_info`);
+- JAX: XLA's buffer assignment of the compiled step, temporaries plus outputs
+  (`compiled.memory_analysis()`), i.e. what the step allocates beyond its inputs;
+- PyTorch: the peak of the bytes PyTorch's CPU allocator holds during the step above what it
+  held before, summed from the allocation events of `torch.profiler` (`profile_memory=True`).
+
+Every `step()` returns `(input_gradient, weight_gradients, ...)` once they are computed.
+`inference_step(layer, x, mode)` is the same compiled path for `layer(x, training=False)`
+without gradients (a layer or a whole model).
+"""
+
+import importlib
+import inspect
+
+import keras
+import numpy as np
+
+
+def call_kwargs(layer, training=True):
+    """`{"training": training}` for layers whose `call` takes it (stateless_call passes kwargs
+    as they are, so a layer without the argument must not get it)."""
+    return {"training": training} if "training" in inspect.signature(layer.call).parameters else {}
+
+
+def to_numpy(variable):
+    """A Keras variable's value as a NumPy array (to build the plain-framework references)."""
+    return keras.ops.convert_to_numpy(variable)
+
+
+def current():
+    return {"tensorflow": TensorFlowSteps, "jax": JaxSteps, "torch": TorchSteps}[
+        keras.backend.backend()
+    ]()
+
+
+class TensorFlowSteps:
+    """`tf.function(jit_compile=True)`: XLA, the compiled path of TensorFlow."""
+
+    modes = ("xla",)
+
+    def __init__(self):
+        import tensorflow as tf
+
+        self.tf = tf
+
+    def references(self):
+        return importlib.import_module("benchmarks.reference_tensorflow").REFERENCES
+
+    def layer_step(self, layer, x, mode):
+        kwargs = call_kwargs(layer)
+        return self._step(lambda inputs: layer(inputs, **kwargs), layer.trainable_variables, x)
+
+    def reference_step(self, reference, x, mode):
+        return self._step(reference, reference.trainable_variables, x)
+
+    def reference_forward(self, reference, x):
+        return reference(self.tf.constant(x)).numpy()
+
+    def inference_step(self, layer, x, mode):
+        tf = self.tf
+        kwargs = call_kwargs(layer, training=False)
+        forward = tf.function(lambda inputs: layer(inputs, **kwargs), jit_compile=True)
+        x = tf.constant(x)
+
+        def step():
+            result = forward(x)
+            tf.test.experimental.sync_devices()
+            return result
+
+        return step
+
+    def _step(self, forward, variables, x):
+        tf = self.tf
+        x = tf.constant(x)
+
+        @tf.function(jit_compile=True)
+        def gradients(inputs):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = tf.reduce_sum(forward(inputs))
+            input_gradient, *weight_gradients = tape.gradient(loss, [inputs, *variables])
+            return input_gradient, weight_gradients
+
+        def step():
+            result = gradients(x)
+            tf.test.experimental.sync_devices()
+            return result
+
+        return step
+
+    def peak_bytes(self, step):
+        experimental = self.tf.config.experimental
+        experimental.reset_memory_stats("CPU:0")
+        held = experimental.get_memory_info("CPU:0")["current"]
+        step()
+        return experimental.get_memory_info("CPU:0")["peak"] - held
+
+
+class JaxSteps:
+    """`jax.jit` of `jax.grad` over `stateless_call`: the compiled path of JAX."""
+
+    modes = ("jit",)
+
+    def __init__(self):
+        import jax
+
+        self.jax = jax
+
+    def references(self):
+        return importlib.import_module("benchmarks.reference_jax").REFERENCES
+
+    def layer_step(self, layer, x, mode):
+        kwargs = call_kwargs(layer)
+
+        def apply(params, state, inputs):
+            return layer.stateless_call(params, state, inputs, **kwargs)
+
+        params = [variable.value for variable in layer.trainable_variables]
+        state = [variable.value for variable in layer.non_trainable_variables]
+        return self._step(apply, params, state, x)
+
+    def reference_step(self, reference, x, mode):
+        return self._step(reference.apply, reference.params, reference.state, x)
+
+    def reference_forward(self, reference, x):
+        return np.asarray(reference.apply(reference.params, reference.state, x)[0])
+
+    def inference_step(self, layer, x, mode):
+        jax = self.jax
+        kwargs = call_kwargs(layer, training=False)
+        params = [variable.value for variable in layer.trainable_variables]
+        state = [variable.value for variable in layer.non_trainable_variables]
+        forward = jax.jit(
+            lambda params, state, inputs: layer.stateless_call(params, state, inputs, **kwargs)[0]
+        )
+        x = jax.numpy.asarray(x)
+        return lambda: jax.block_until_ready(forward(params, state, x))
+
+    def _step(self, apply, params, state, x):
+        jax = self.jax
+
+        def loss(params, state, inputs):
+            outputs, state = apply(params, state, inputs)
+            return jax.numpy.sum(outputs), state
+
+        @jax.jit
+        def gradients(params, state, inputs):
+            (weight_gradients, input_gradient), state = jax.grad(
+                loss, argnums=(0, 2), has_aux=True
+            )(params, state, inputs)
+            return input_gradient, weight_gradients, state
+
+        x = jax.numpy.asarray(x)
+
+        def step():
+            return jax.block_until_ready(gradients(params, state, x))
+
+        step.compiled = gradients.lower(params, state, x).compile()
+        return step
+
+    def peak_bytes(self, step):
+        analysis = step.compiled.memory_analysis()
+        return analysis.temp_size_in_bytes + analysis.output_size_in_bytes
+
+
+class TorchSteps:
+    """Eager PyTorch, and `torch.compile` of the forward pass (inductor; backward by AOT)."""
+
+    modes = ("eager", "compile")
+
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+
+    def references(self):
+        return importlib.import_module("benchmarks.reference_torch").REFERENCES
+
+    def layer_step(self, layer, x, mode):
+        kwargs = call_kwargs(layer)
+        weights = [variable.value for variable in layer.trainable_variables]
+        return self._step(lambda inputs: layer(inputs, **kwargs), weights, x, mode)
+
+    def reference_step(self, reference, x, mode):
+        return self._step(reference, list(reference.parameters()), x, mode)
+
+    def reference_forward(self, reference, x):
+        return reference(self.torch.from_numpy(x)).detach().numpy()
+
+    def inference_step(self, layer, x, mode):
+        torch = self.torch
+        kwargs = call_kwargs(layer, training=False)
+        forward = lambda inputs: layer(inputs, **kwargs)  # noqa: E731
+        if mode == "compile":
+            forward = torch.compile(forward)
+        x = torch.from_numpy(x)
+
+        def step():
+            with torch.no_grad():
+                return forward(x)
+
+        return step
+
+    def _step(self, forward, weights, x, mode):
+        torch = self.torch
+        if mode == "compile":
+            forward = torch.compile(forward)
+        x = torch.from_numpy(x).requires_grad_(True)
+
+        def step():
+            input_gradient, *weight_gradients = torch.autograd.grad(forward(x).sum(), [x, *weights])
+            return input_gradient, weight_gradients
+
+        return step
+
+    def peak_bytes(self, step):
+        profiler = self.torch.profiler
+        with profiler.profile(activities=[profiler.ProfilerActivity.CPU], profile_memory=True) as p:
+            step()
+        # Allocation (+) and release (-) events of the CPU allocator, in time order.
+        events = sorted(
+            (event.start_ns(), event.nbytes())
+            for event in p.profiler.kineto_results.events()
+            if event.name() == "[memory]"
+        )
+        held = peak = 0
+        for _, nbytes in events:
+            held += nbytes
+            peak = max(peak, held)
+        return peak

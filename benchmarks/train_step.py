@@ -1,0 +1,121 @@
+"""Training throughput of `cifar_resnet(20)` with each activation, next to its MACs.
+
+For ReLU and every activation layer of the package (at every activation site of the network),
+on each backend: `model.train_on_batch` with the paper's optimizer (Nesterov SGD, momentum
+0.9), compiled as Keras compiles it there (XLA on TensorFlow and JAX with
+`jit_compile=True`; eager on PyTorch, where Keras's `jit_compile=True` means `torch.compile`
+and takes minutes per model). The steps of all networks are interleaved. Next to each
+network's step-time ratio to ReLU stands its ratio of multiply-accumulates, the lower bound if
+the activation's elementwise work were free (`keras_atac.models.count_macs`; a dash where the
+counter has no rule for a layer).
+
+    python -m benchmarks.train_step
+    python -m benchmarks.train_step --activations relu,atac,se --backends jax
+"""
+
+import sys
+
+import numpy as np
+
+from benchmarks import harness
+
+JIT_COMPILE = {"tensorflow": True, "jax": True, "torch": False}
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--activations", default="all", help="comma-separated factory names (default: all)"
+    )
+    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps of each network")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (ABAB...)")
+
+
+def work(args):
+    import keras
+
+    import keras_atac
+    from benchmarks.layer_cost import package_layer_names, selected_names
+
+    backend = keras.backend.backend()
+    names = ["relu", *selected_names(args.activations, package_layer_names())]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(args.batch_size, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=(args.batch_size,))
+    steps, macs, parameters = {}, {}, {}
+    for name in names:
+        keras.utils.set_random_seed(0)
+        model = keras_atac.models.cifar_resnet(args.depth, num_classes=10, activation=name)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=JIT_COMPILE[backend],
+        )
+        steps[name] = lambda model=model: model.train_on_batch(x, y)
+        parameters[name] = model.count_params()
+        try:
+            macs[name] = keras_atac.models.count_macs(model)
+        except ValueError:  # a layer the MAC counter has no rule for
+            macs[name] = None
+    print(f"  timing {len(steps)} networks", flush=True)
+    times = harness.interleaved_times(steps, warmup=args.warmup, repeats=args.repeats)
+    rows = [
+        {
+            "activation": name,
+            "step_ms": harness.median_ms(times[name]),
+            "images_per_s": args.batch_size / (harness.median_ms(times[name]) / 1e3),
+            "macs": macs[name],
+            "parameters": parameters[name],
+        }
+        for name in names
+    ]
+    return {"jit_compile": JIT_COMPILE[backend], "batch_size": args.batch_size, "rows": rows}
+
+
+def report(results, output_dir):
+    sections = [
+        "# Training step of cifar_resnet(20)",
+        "",
+        harness.machine_markdown(results),
+        "",
+        "`time × ReLU` is the median step time over ReLU's; `MACs × ReLU` the ratio of "
+        "multiply-accumulates per image, i.e. the time ratio if only the MACs counted.",
+    ]
+    for backend, worker in results["backends"].items():
+        relu = next(row for row in worker["rows"] if row["activation"] == "relu")
+        table = [
+            [
+                f"`{row['activation']}`",
+                f"{row['parameters']:,}",
+                None if row["macs"] is None else f"{row['macs'] / 1e6:.1f}M",
+                harness.format_number(row["step_ms"], 0),
+                harness.format_number(row["images_per_s"], 0),
+                harness.format_number(harness.ratio(row["step_ms"], relu["step_ms"])),
+                harness.format_number(harness.ratio(row["macs"], relu["macs"])),
+            ]
+            for row in worker["rows"]
+        ]
+        compiled = "jit_compile=True" if worker["jit_compile"] else "eager"
+        sections += [
+            "",
+            f"## {backend} ({compiled}), batch {worker['batch_size']}",
+            "",
+            harness.markdown_table(
+                [
+                    "activation",
+                    "parameters",
+                    "MACs",
+                    "step ms",
+                    "images/s",
+                    "time × ReLU",
+                    "MACs × ReLU",
+                ],
+                table,
+            ),
+        ]
+    return "\n".join(sections) + "\n"
+
+
+if __name__ == "__main__":
+    harness.main(sys.modules[__name__])

@@ -1,0 +1,157 @@
+"""FoldedATAC: an ATAC unit whose BatchNorms are folded into its pointwise maps, for inference."""
+
+import keras
+from keras import ops
+
+from keras_atac.api_export import keras_atac_export
+from keras_atac.layers import input_checks
+from keras_atac.layers.atac import CONTEXTS, gate_dtype_policy, msra_prelu_initializer, pointwise
+
+
+@keras_atac_export("keras_atac.layers.FoldedATAC")
+class FoldedATAC(keras.layers.Layer):
+    """ATAC for inference: its BatchNorms folded into the two pointwise maps as biases.
+
+    At inference a BatchNorm is an affine map per channel,
+    `BN(z) = s * z + (beta - s * moving_mean)` with `s = gamma / sqrt(moving_variance + eps)`,
+    so ATAC's gate `sigmoid(BN2(PW2(ReLU(BN1(PW1(X))))))` equals
+
+        G(X)          = sigmoid(ReLU(X @ K1 + b1) @ K2 + b2)
+        FoldedATAC(X) = X * G(X)
+
+    with `K1 = W1 * s1` (each output column scaled), `b1 = beta1 - s1 * moving_mean1`, and the
+    same for `K2, b2`. What is left is two matrix products with a bias each, a ReLU, a sigmoid
+    and a product: no normalisation at all. `keras_atac.fold_batchnorm(model)` puts this layer,
+    with the folded weights, in place of every ATAC unit of a trained model; the result is
+    equal to the model in inference mode. The layer can also be built and trained on its own:
+    it is then an ATAC unit without normalisation.
+
+    Parameters for `C` channels: `2*C*Ci + Ci + C` (the two kernels and biases), where
+    `Ci = floor(C / reduction)`. The variants of ATAC are kept: `use_inner_relu=False` and
+    `context="global"` (pooled context, one gate per channel). Under `mixed_float16` the gate
+    is computed in float32, as in ATAC.
+
+    Args:
+        reduction: the channel reduction ratio `r` of the bottleneck, as in ATAC.
+        context: `"local"` (a gate per element) or `"global"` (a gate per channel).
+        use_inner_relu: whether the ReLU between the two pointwise maps is applied.
+        kernel_initializer: initializer of both kernels (MXNet's MSRAPrelu by default, as ATAC).
+        bias_initializer: initializer of both biases (zeros by default).
+        kernel_regularizer, bias_regularizer: optional regularizers of the kernels and biases.
+        kernel_constraint, bias_constraint: optional constraints of the kernels and biases.
+        data_format: `"channels_last"` or `"channels_first"`; defaults to
+            `keras.config.image_data_format()`.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`, ...).
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((8, 8, 16)), keras_atac.layers.ATAC()])
+    >>> folded = keras_atac.fold_batchnorm(model)
+    >>> type(folded.layers[-1]).__name__
+    'FoldedATAC'
+
+    Reference:
+        Yimian Dai, Stefan Oehmcke, Fabian Gieseke, Yiquan Wu, Kobus Barnard.
+        "Attention as Activation". ICPR 2020. https://arxiv.org/abs/2007.07729
+        Sergey Ioffe, Christian Szegedy. "Batch Normalization". ICML 2015.
+        https://arxiv.org/abs/1502.03167
+    """
+
+    def __init__(
+        self,
+        reduction=2,
+        context="local",
+        use_inner_relu=True,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.reduction = input_checks.check_positive_number("reduction", reduction)
+        self.context = input_checks.check_choice("context", context, CONTEXTS)
+        if not isinstance(use_inner_relu, bool):
+            raise ValueError(
+                f"`use_inner_relu` must be a bool. Received: use_inner_relu={use_inner_relu!r}"
+            )
+        self.use_inner_relu = use_inner_relu
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer if kernel_initializer is not None else msra_prelu_initializer()
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.data_format = input_checks.standardize_data_format(data_format)
+
+    def build(self, input_shape):
+        channels = input_checks.check_channels(self, input_shape, self.data_format)
+        inner_channels = int(channels // self.reduction)
+        if inner_channels < 1:
+            raise ValueError(
+                f"`reduction` leaves no channel in the bottleneck of FoldedATAC layer "
+                f"'{self.name}': floor({channels} / reduction) must be at least 1, so reduction "
+                f"must be at most {channels}. Received: reduction={self.reduction}"
+            )
+        self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
+        self._gate_dtype = gate_dtype_policy(self).compute_dtype
+        # Broadcasts a bias over the batch and spatial axes of a channels-first input.
+        self._bias_shape = (
+            (-1,) if self.data_format == "channels_last" else (-1,) + (1,) * (len(input_shape) - 2)
+        )
+        self.reduce_kernel = self._add("reduce_kernel", (channels, inner_channels), "kernel")
+        self.reduce_bias = self._add("reduce_bias", (inner_channels,), "bias")
+        self.expand_kernel = self._add("expand_kernel", (inner_channels, channels), "kernel")
+        self.expand_bias = self._add("expand_bias", (channels,), "bias")
+
+    def _add(self, name, shape, kind):
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=getattr(self, f"{kind}_initializer"),
+            regularizer=getattr(self, f"{kind}_regularizer"),
+            constraint=getattr(self, f"{kind}_constraint"),
+        )
+
+    def _affine(self, x, kernel, bias):
+        bias = ops.reshape(ops.cast(bias, x.dtype), self._bias_shape)
+        return pointwise(x, kernel, self.data_format) + bias
+
+    def gate(self, inputs):
+        """The gate `G(inputs)`, in (0, 1), in the gate's compute dtype (as `ATAC.gate`)."""
+        context = ops.cast(inputs, self._gate_dtype)
+        if self.context == "global" and self._spatial_axes:
+            context = ops.mean(context, axis=self._spatial_axes, keepdims=True)
+        logits = self._affine(context, self.reduce_kernel, self.reduce_bias)
+        if self.use_inner_relu:
+            logits = ops.relu(logits)
+        return ops.sigmoid(self._affine(logits, self.expand_kernel, self.expand_bias))
+
+    def call(self, inputs):
+        return inputs * ops.cast(self.gate(inputs), inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "reduction": self.reduction,
+                "context": self.context,
+                "use_inner_relu": self.use_inner_relu,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                "data_format": self.data_format,
+            }
+        )
+        return config
