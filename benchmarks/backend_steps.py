@@ -15,11 +15,13 @@ memory of one step with what the backend offers on CPU:
 
 Every `step()` returns `(input_gradient, weight_gradients, ...)` once they are computed.
 `inference_step(layer, x, mode)` is the same compiled path for `layer(x, training=False)`
-without gradients (a layer or a whole model).
+without gradients (a layer or a whole model); `profile(step)` says what a step runs (XLA's
+kernels, or PyTorch's operators with their times).
 """
 
 import importlib
 import inspect
+import re
 
 import keras
 import numpy as np
@@ -34,6 +36,29 @@ def call_kwargs(layer, training=True):
 def to_numpy(variable):
     """A Keras variable's value as a NumPy array (to build the plain-framework references)."""
     return keras.ops.convert_to_numpy(variable)
+
+
+def hlo_summary(text):
+    """What XLA runs for a compiled step: the instructions of its optimized HLO entry
+    computation, counted by kind (each fusion is one generated kernel)."""
+    entry = text[text.index("ENTRY") :]
+    entry = entry[: entry.index("\n}")]
+    kinds = {}
+    for line in entry.splitlines()[1:]:
+        if "=" not in line:
+            continue
+        # "%name = <type> opcode(operands), attributes": the first word followed by "(".
+        operation = re.search(r"(?:^|\s)([a-z][\w\-]*)\(", line.split("=", 1)[1]).group(1)
+        if operation in ("parameter", "constant", "get-tuple-element", "tuple", "bitcast"):
+            continue
+        if operation == "fusion" and "kind=" in line:
+            operation = "fusion " + line.split("kind=", 1)[1].split(",", 1)[0].split()[0]
+        if operation == "custom-call" and "custom_call_target=" in line:
+            operation = line.split("custom_call_target=", 1)[1].split(",", 1)[0]
+        kinds[operation] = kinds.get(operation, 0) + 1
+    total = sum(kinds.values())
+    listed = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    return f"{total} kernels in the optimized HLO entry computation: {listed}"
 
 
 def current():
@@ -95,7 +120,11 @@ class TensorFlowSteps:
             tf.test.experimental.sync_devices()
             return result
 
+        step.optimized_hlo = lambda: gradients.experimental_get_compiler_ir(x)("optimized_hlo")
         return step
+
+    def profile(self, step):
+        return hlo_summary(step.optimized_hlo())
 
     def peak_bytes(self, step):
         experimental = self.tf.config.experimental
@@ -167,6 +196,9 @@ class JaxSteps:
         step.compiled = gradients.lower(params, state, x).compile()
         return step
 
+    def profile(self, step):
+        return hlo_summary(step.compiled.as_text())
+
     def peak_bytes(self, step):
         analysis = step.compiled.memory_analysis()
         return analysis.temp_size_in_bytes + analysis.output_size_in_bytes
@@ -221,6 +253,15 @@ class TorchSteps:
             return input_gradient, weight_gradients
 
         return step
+
+    def profile(self, step):
+        profiler = self.torch.profiler
+        with profiler.profile(activities=[profiler.ProfilerActivity.CPU]) as result:
+            step()
+        averages = result.key_averages()
+        calls = sum(event.count for event in averages if event.key.startswith("aten::"))
+        table = averages.table(sort_by="self_cpu_time_total", row_limit=12)
+        return f"{calls} aten operator calls in one step\n{table}"
 
     def peak_bytes(self, step):
         profiler = self.torch.profiler

@@ -1,9 +1,9 @@
-"""Inference with ATAC's BatchNorms folded away: `keras_atac.fold_batchnorm` against the model.
+"""Inference with BatchNorms folded away: `keras_atac.fold_batchnorm(model)` against the model.
 
 On each backend's main path (XLA on TensorFlow, `jax.jit`, eager PyTorch), the median time
-of `model(x, training=False)` for a single ATAC layer at the layer-cost shapes and for
-`cifar_resnet(20)` with ATAC at every activation site, against the same model after
-`fold_batchnorm`. The two are interleaved and checked to compute the same output first.
+of `model(x, training=False)` for a single ATAC and a single xUnit layer at the layer-cost
+shapes and for `cifar_resnet(20)` with ATAC at every activation site, against the same model
+after `fold_batchnorm`. The two are interleaved and checked to compute the same output first.
 
     python -m benchmarks.folded_inference
 """
@@ -43,9 +43,11 @@ def cases(args):
 
     import keras_atac
 
-    for shape in parse_shapes(args.shapes):
-        model = keras.Sequential([keras.Input(shape[1:]), keras_atac.layers.ATAC()])
-        yield f"ATAC layer, input {'×'.join(map(str, shape))}", model, shape
+    for layer_name in ("ATAC", "XUnit"):
+        for shape in parse_shapes(args.shapes):
+            layer = getattr(keras_atac.layers, layer_name)()
+            model = keras.Sequential([keras.Input(shape[1:]), layer])
+            yield f"{layer_name} layer, input {'×'.join(map(str, shape))}", model, shape
     model = keras_atac.models.cifar_resnet(args.depth, activation="atac")
     yield (
         f"cifar_resnet({args.depth}) with ATAC, batch {args.batch_size}",
@@ -105,7 +107,7 @@ def report(results, output_dir):
     return (
         "\n".join(
             [
-                "# Folded inference: `fold_batchnorm(model)` against `model`",
+                "## Folded inference",
                 "",
                 harness.machine_markdown(results),
                 "",

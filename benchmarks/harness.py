@@ -114,6 +114,11 @@ def _parser(module):
         default=OUTPUT_DIR,
         help=f"where the JSON, Markdown and plots go (default: {OUTPUT_DIR.relative_to(ROOT)})",
     )
+    parser.add_argument(
+        "--report-from",
+        type=pathlib.Path,
+        help="write the Markdown and plots of a saved JSON result again, without measuring",
+    )
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--worker-output", type=pathlib.Path, help=argparse.SUPPRESS)
     module.add_arguments(parser)
@@ -137,6 +142,9 @@ def main(module, argv=None):
         result = {"versions": software_versions(), **module.work(args)}
         args.worker_output.write_text(json.dumps(result))
         return result
+    if args.report_from:
+        results = json.loads(args.report_from.read_text())
+        return _write(module, results, args.output_dir)
 
     backends = [backend.strip() for backend in args.backends.split(",") if backend.strip()]
     unknown = sorted(set(backends) - set(BACKENDS))
@@ -178,6 +186,10 @@ def _new_results(module, argv, threads):
 def _finish(module, results, output_dir):
     results["machine"]["load_average_after"] = [round(value, 2) for value in os.getloadavg()]
     results["seconds"] = round(time.perf_counter() - results.pop("start"), 1)
+    return _write(module, results, output_dir)
+
+
+def _write(module, results, output_dir):
     output_dir.mkdir(parents=True, exist_ok=True)
     name = _name(module)
     (output_dir / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -262,7 +274,7 @@ def machine_markdown(results):
             f"{machine['os']}, Python {machine['python']}; "
             + ", ".join(f"{package} {version}" for package, version in sorted(versions.items()))
             + ".",
-            f"Threads per framework: {machine['threads'] or 'default'}. "
+            f"Threads per framework: {machine.get('threads') or 'default'}. "
             f"Load average (1, 5, 15 min) before: {machine['load_average_before']}, "
             f"after: {machine['load_average_after']}.",
         ]

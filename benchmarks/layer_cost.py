@@ -143,7 +143,7 @@ def _shape_text(shape):
 
 def report(results, output_dir):
     sections = [
-        "# Layer cost: forward+backward step, float32",
+        "## Layer cost",
         "",
         harness.machine_markdown(results),
         "",
@@ -185,7 +185,7 @@ def report(results, output_dir):
                 )
             sections += [
                 "",
-                f"## {backend}, {mode}, input {_shape_text(shape)}",
+                f"### {backend}, {mode}, input {_shape_text(shape)}",
                 "",
                 harness.markdown_table(
                     [
@@ -208,7 +208,7 @@ def report(results, output_dir):
     ]
     summary_section = [
         "",
-        "## Summary: time × plain-framework reference",
+        "### Summary: time × plain-framework reference",
         "",
         harness.markdown_table(summary_header, summary_rows),
     ]

@@ -108,7 +108,7 @@ def plot(results, path):
 def report(results, output_dir):
     plot(results, output_dir / "scaling.png")
     sections = [
-        "# Scaling of ATAC with channels and resolution",
+        "## Scaling",
         "",
         harness.machine_markdown(results),
         "",
@@ -128,7 +128,7 @@ def report(results, output_dir):
         ]
         sections += [
             "",
-            f"## {backend}, {worker['mode']}",
+            f"### {backend}, {worker['mode']}",
             "",
             harness.markdown_table(
                 ["sweep", "input", "ATAC ms", "ReLU ms", "ATAC / ReLU", "ATAC ns per element"],

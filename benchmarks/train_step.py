@@ -75,7 +75,7 @@ def work(args):
 
 def report(results, output_dir):
     sections = [
-        "# Training step of cifar_resnet(20)",
+        "## Training step",
         "",
         harness.machine_markdown(results),
         "",
@@ -99,7 +99,7 @@ def report(results, output_dir):
         compiled = "jit_compile=True" if worker["jit_compile"] else "eager"
         sections += [
             "",
-            f"## {backend} ({compiled}), batch {worker['batch_size']}",
+            f"### {backend} ({compiled}), batch {worker['batch_size']}",
             "",
             harness.markdown_table(
                 [
