@@ -133,6 +133,7 @@ class FoldedATAC(keras.layers.Layer):
         return ops.sigmoid(self._affine(logits, self.expand_kernel, self.expand_bias))
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         return inputs * ops.cast(self.gate(inputs), inputs.dtype)
 
     def compute_output_shape(self, input_shape):

@@ -127,6 +127,7 @@ class FoldedXUnit(keras.layers.Layer):
         return value
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         x = ops.cast(inputs, self._gate_dtype)
         z = ops.relu(x * self._per_channel(self.scale) + self._per_channel(self.offset))
         z = self.depthwise(z)
