@@ -233,6 +233,12 @@ def _check_options(args, activations):
     return _recipe(args)
 
 
+def _describe(args, data):
+    """E.g. "cifar_resnet8 on cifar100 (coarse labels)"."""
+    labels = " (coarse labels)" if data.label_mode == "coarse" else ""
+    return f"{args.model} on {data.name}{labels}"
+
+
 def run(args, activation, data, recipe, out, command):
     """Trains one network; writes `log.csv`, `summary.json` and `curves.png` to `out`.
 
@@ -282,7 +288,7 @@ def run(args, activation, data, recipe, out, command):
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     training.plot_curves(
-        {activation: history}, out / "curves.png", title=f"{args.model}, {activation}, {data.name}"
+        {activation: history}, out / "curves.png", title=f"{_describe(args, data)}, {activation}"
     )
     return summary, history
 
@@ -336,7 +342,7 @@ def main(argv=None):
     table = training.markdown_table(summaries, RESULT_COLUMNS)
     drops = recipe.drop_epochs()
     header = (
-        f"`{command}`\n\n{args.model} on {data.name} ({data.label_mode} labels), "
+        f"`{command}`\n\n{_describe(args, data)}, "
         f"{len(data.x_train):,} training and {len(data.x_test):,} test images; recipe "
         f"{recipe.name}: {recipe.epochs} epochs, batch {recipe.batch_size}, learning rate "
         f"{recipe.learning_rate:g}"
@@ -346,9 +352,7 @@ def main(argv=None):
     )
     (out / "results.md").write_text(header + table)
     (out / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
-    training.plot_curves(
-        histories, out / "curves.png", title=f"{args.model} on {data.name} ({data.label_mode})"
-    )
+    training.plot_curves(histories, out / "curves.png", title=_describe(args, data))
     print("\n" + table)
     print(f"wrote {out}")
     return 0

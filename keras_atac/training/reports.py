@@ -91,30 +91,34 @@ def plot_curves(histories, path, title=""):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
-    figure, (accuracy_axes, loss_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (accuracy_axes, loss_axes) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    handles = []
     for label, history in histories.items():
         logs = getattr(history, "history", history)
         epochs = range(1, len(logs["loss"]) + 1)
-        (line,) = accuracy_axes.plot(epochs, logs["val_accuracy"], label=f"{label} (test)")
+        (line,) = accuracy_axes.plot(epochs, logs["val_accuracy"], label=label)
         if "accuracy" in logs:
             accuracy_axes.plot(
-                epochs,
-                logs["accuracy"],
-                linestyle="--",
-                color=line.get_color(),
-                alpha=0.6,
-                label=f"{label} (train)",
+                epochs, logs["accuracy"], linestyle="--", color=line.get_color(), alpha=0.5
             )
-        loss_axes.plot(epochs, logs["loss"], color=line.get_color(), label=label)
+        loss_axes.plot(epochs, logs["loss"], color=line.get_color())
+        handles.append(line)
+    # One legend for both panels: a colour per run, solid for test and dashed for training.
+    handles += [
+        Line2D([], [], color="gray", label="test"),
+        Line2D([], [], color="gray", linestyle="--", alpha=0.5, label="training"),
+    ]
     accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     loss_axes.set(xlabel="epoch", ylabel="training loss", title="training loss")
     for axes in (accuracy_axes, loss_axes):
         axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.legend(handles=handles, loc="outside right upper", fontsize="small")
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
