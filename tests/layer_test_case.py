@@ -39,6 +39,10 @@ class LayerTestCase:
     #: Weight paths (relative to the layer) that a training step leaves unchanged by
     #: construction (a gradient or a batch statistic that is exactly zero).
     unchanged_by_training = ()
+    #: Weight paths (relative to the layer) whose leading dimensions are the map's spatial size
+    #: by the layer's definition (GE-θ's global gather kernel); every other weight must be
+    #: per-channel or scalar.
+    map_sized_weights = ()
     #: Largest input magnitude in the mixed-precision test.
     mixed_precision_input_scale = 1e4
 
@@ -86,9 +90,17 @@ class LayerTestCase:
         assert [w.path for w in layer.weights] == paths
         # Per-channel or scalar, never per-element: no weight shape depends on the batch or
         # spatial sizes.
+        other_shape = tuple(d + 3 for d in self.input_shape[:-1]) + self.input_shape[-1:]
         other = self.make_layer()
-        other.build(tuple(d + 3 for d in self.input_shape[:-1]) + self.input_shape[-1:])
-        assert [tuple(w.shape) for w in other.weights] == [tuple(w.shape) for w in layer.weights]
+        other.build(other_shape)
+        assert len(other.weights) == len(layer.weights)
+        for small, large in zip(layer.weights, other.weights):
+            if small.path.endswith(self.map_sized_weights):
+                spatial = len(self.input_shape) - 2
+                assert tuple(small.shape[:spatial]) == self.input_shape[1:-1]
+                assert tuple(large.shape[:spatial]) == other_shape[1:-1]
+            else:
+                assert tuple(large.shape) == tuple(small.shape)
 
     def test_symbolic_call_with_unknown_batch_and_spatial_sizes(self):
         channels = self.input_shape[-1]

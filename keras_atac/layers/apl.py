@@ -100,6 +100,7 @@ class APL(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         slopes = layer_utils.weight_value(self.slopes, inputs.dtype)
         hinges = layer_utils.weight_value(self.hinges, inputs.dtype)
         rank = len(inputs.shape)

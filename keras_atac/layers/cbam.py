@@ -135,6 +135,7 @@ class SpatialAttention(keras.layers.Layer):
         self.gate.build((None, *spatial_shape, 1))
 
     def call(self, inputs, training=None):
+        inputs = input_checks.floating_inputs(self, inputs)
         x = ops.cast(inputs, self._gate_dtype)
         axis = input_checks.channel_axis(self.data_format)
         pooled = ops.stack([ops.max(x, axis=axis), ops.mean(x, axis=axis)], axis=-1)
@@ -269,6 +270,7 @@ class CBAM(keras.layers.Layer):
         self.spatial_attention.build(input_shape)
 
     def call(self, inputs, training=None):
+        inputs = input_checks.floating_inputs(self, inputs)
         return self.spatial_attention(self.channel_attention(inputs), training=training)
 
     def compute_output_shape(self, input_shape):

@@ -109,6 +109,7 @@ class ECA(keras.layers.Layer):
         self.gate.build((None, channels))
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         x = ops.cast(inputs, self._gate_dtype)
         pooled = ops.mean(x, axis=self._spatial_axes) if self._spatial_axes else x
         logits = ops.squeeze(self.conv(ops.expand_dims(pooled, -1)), -1)

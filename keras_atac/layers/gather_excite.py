@@ -261,6 +261,7 @@ class GatherExcite(keras.layers.Layer):
         return ops.moveaxis(x, -1, 1) if self.data_format == "channels_first" else x
 
     def call(self, inputs, training=None):
+        inputs = input_checks.floating_inputs(self, inputs)
         context = self._gather(ops.cast(inputs, self._gate_dtype), training)
         if self.use_mlp:
             context = self._mlp(context)

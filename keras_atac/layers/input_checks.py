@@ -60,11 +60,14 @@ def check_positive_number(name, value, *, integer=False):
     return value
 
 
-def check_number_in_range(name, value, low, high):
-    """Checks that `value` is a real number in the closed interval [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+def check_number_in_range(name, value, low, high, *, integer=False):
+    """Checks that `value` is a real number (an integer if `integer`) in the closed interval
+    [low, high]."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+        what = "an integer" if integer else "a number"
         raise ValueError(
-            f"`{name}` must be a number in [{low}, {high}]. Received: {name}={value!r}"
+            f"`{name}` must be {what} in [{low}, {high}]. Received: {name}={value!r}"
         )
     return value
 

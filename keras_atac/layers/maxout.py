@@ -53,6 +53,7 @@ class Maxout(keras.layers.Layer):
         self._groups = channels // self.pool_size
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         shape = ops.shape(inputs)
         if self.data_format == "channels_last":
             grouped = ops.reshape(inputs, (-1, *shape[1:-1], self._groups, self.pool_size))

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import layer_utils
+from keras_atac.layers import input_checks, layer_utils
 
 
 @keras_atac_export("keras_atac.layers.Mixture")
@@ -52,6 +52,7 @@ class Mixture(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         p = layer_utils.weight_value(self.p, inputs.dtype)
         return p * inputs + (1.0 - p) * ops.relu(inputs)
 

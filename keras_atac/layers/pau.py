@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import layer_utils
+from keras_atac.layers import input_checks, layer_utils
 
 # The "safe" PAU of degrees (5, 4) fitted to leaky ReLU (slope 0.01): the initial coefficients of
 # the reference implementation ("pade_optimized_leakyrelu").
@@ -118,6 +118,7 @@ class PAU(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         dtype = self._rational_dtype
         x = ops.cast(inputs, dtype)
         n = layer_utils.weight_value(self.numerator, dtype)

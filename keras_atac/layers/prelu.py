@@ -76,6 +76,7 @@ class PReLU(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         alpha = layer_utils.weight_value(self.alpha, inputs.dtype)
         if not self.shared:
             alpha = layer_utils.to_channel_map(alpha, len(inputs.shape), self.data_format)

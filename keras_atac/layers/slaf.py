@@ -68,6 +68,7 @@ class SLAF(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         x = ops.cast(inputs, self._polynomial_dtype)
         coefficients = layer_utils.weight_value(self.coefficients, self._polynomial_dtype)
         # Horner's scheme: c_0 + x * (c_1 + x * (... + x * c_{k-1})).

@@ -105,6 +105,7 @@ class SqueezeExcite(keras.layers.Layer):
         return self._excite(self._pool(x, ops.mean))
 
     def call(self, inputs):
+        inputs = input_checks.floating_inputs(self, inputs)
         gate = self.gate(self._gate_logits(ops.cast(inputs, self._gate_dtype)))
         gate = layer_utils.to_channel_map(gate, len(inputs.shape), self.data_format)
         return inputs * ops.cast(gate, inputs.dtype)

@@ -99,6 +99,7 @@ class XUnit(keras.layers.Layer):
             sublayer.build(input_shape)
 
     def call(self, inputs, training=None):
+        inputs = input_checks.floating_inputs(self, inputs)
         z = self.input_norm(ops.cast(inputs, self._gate_dtype), training=training)
         z = self.gate_norm(self.depthwise(ops.relu(z)), training=training)
         return inputs * ops.cast(ops.exp(-ops.square(z)), inputs.dtype)

@@ -120,7 +120,9 @@ class SSIA(keras.Model):
             )
         input_checks.check_positive_number("p", p)
         input_checks.check_choice("interpolation", interpolation, INTERPOLATIONS)
-        model_utils.check_integer_in_range("warmup_epochs", warmup_epochs, 0, math.inf)
+        input_checks.check_number_in_range(
+            "warmup_epochs", warmup_epochs, 0, math.inf, integer=True
+        )
         data_format = input_checks.standardize_data_format(data_format)
         tapped = list(dict.fromkeys(layer for pair in pairs for layer in pair))
         for layer in tapped:

@@ -81,6 +81,9 @@ class TestGatherExciteThetaGlobal(LayerTestCase):
     expected_trainable_params = 5 * 6 * 8 + 2 * 8
     expected_non_trainable_params = 2 * 8
     min_rank = 3
+    # GE-θ with global extent gathers with one depthwise kernel spanning the whole map (Hu et
+    # al., section 3), so that kernel follows the spatial size; the BatchNorm is per-channel.
+    map_sized_weights = ("gather_conv1/kernel",)
 
     def test_symbolic_call_with_unknown_batch_and_spatial_sizes(self):
         """The gather kernel covers the map: unknown spatial sizes are rejected, unknown batch

@@ -36,31 +36,6 @@ SCALES = (0.0, 1e-3, 1.0, 1e4)
 # Each example builds a layer and runs it eagerly: a few per layer keep this within budget.
 EXAMPLES_PER_LAYER = 8
 
-# Known defects, checked by strict xfails (a fixed layer fails its xfail: remove its name).
-# These layers compute in the dtype of their input instead of their compute dtype, so integer
-# inputs give truncated integer outputs or a backend error, and under mixed_float16 Mixture
-# returns float32. The fix is one line at the top of each `call`, as in ATAC and AReLU:
-# `inputs = input_checks.floating_inputs(self, inputs)`.
-INTEGER_INPUTS_NOT_CAST = frozenset(
-    {
-        "apl",
-        "cbam",
-        "channel_attention",
-        "eca",
-        "ge",
-        "ge_theta",
-        "ge_theta_plus",
-        "maxout",
-        "mixture",
-        "pau",
-        "prelu",
-        "se",
-        "slaf",
-        "spatial_attention",
-        "xunit",
-    }
-)
-
 
 def raised_in_package(error):
     """Whether `error` was raised by code of keras_atac (its own checks)."""
@@ -89,10 +64,7 @@ def hostile_calls(draw, name):
         # Few channels, and enough for the default reductions (16 in SE and CBAM).
         shape[channel_axis] = draw(st.integers(1, 9) | st.integers(16, 20))
         shape = tuple(shape)
-    dtypes = INPUT_DTYPES
-    if name in INTEGER_INPUTS_NOT_CAST:
-        dtypes = tuple(d for d in dtypes if keras.backend.is_float_dtype(d))
-    dtype = draw(st.sampled_from(dtypes))
+    dtype = draw(st.sampled_from(INPUT_DTYPES))
     scale = draw(st.sampled_from(SCALES))
     seed = draw(st.integers(0, 2**16))
     values = np.random.default_rng(seed).normal(size=shape) * scale
@@ -162,15 +134,7 @@ def test_nan_and_inf_propagate_without_crashing(name, poison):
             assert np.isnan(outputs[0]).any(), "the NaN of the sample was dropped"
 
 
-def integer_input_cases():
-    for name in sorted(LAYERS):
-        marks = ()
-        if name in INTEGER_INPUTS_NOT_CAST:
-            marks = pytest.mark.xfail(strict=True, reason="known defect, see the constant")
-        yield pytest.param(name, marks=marks)
-
-
-@pytest.mark.parametrize("name", integer_input_cases())
+@pytest.mark.parametrize("name", sorted(LAYERS))
 def test_integer_inputs_are_cast_to_the_compute_dtype(name):
     shape = (2, *catalog.EVERY_LAYER_INPUT_SHAPE)
     x = np.random.default_rng(0).integers(-3, 4, size=shape)
