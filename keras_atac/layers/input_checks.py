@@ -66,9 +66,7 @@ def check_number_in_range(name, value, low, high, *, integer=False):
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
         what = "an integer" if integer else "a number"
-        raise ValueError(
-            f"`{name}` must be {what} in [{low}, {high}]. Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be {what} in [{low}, {high}]. Received: {name}={value!r}")
     return value
 
 

@@ -9,7 +9,6 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks
-from keras_atac.models import model_utils
 
 NORMALIZATIONS = ("l2", "softmax")
 DISTANCES = ("mse", "kl")
