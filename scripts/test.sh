@@ -5,6 +5,7 @@
 #   bash scripts/test.sh                 # all three backends, venv in .venv
 #   BACKENDS="jax" bash scripts/test.sh -k atac
 #   VENV=/tmp/venv bash scripts/test.sh  # another environment
+#   WORKERS=1 bash scripts/test.sh       # one pytest worker (default: one per CPU core)
 #
 # Extra arguments go to pytest. Exits non-zero if any backend fails or runs no test.
 set -uo pipefail
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 BACKENDS=${BACKENDS:-"tensorflow jax torch"}
 PYTHON=${PYTHON:-python3}
+WORKERS=${WORKERS:-auto}
 
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV" || exit 1
@@ -24,7 +26,7 @@ logs=$(mktemp -d)
 status=0
 for backend in $BACKENDS; do
     echo "=== KERAS_BACKEND=$backend ==="
-    KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest "$@" 2>&1 | tee "$logs/$backend.log"
+    KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest -n "$WORKERS" "$@" 2>&1 | tee "$logs/$backend.log"
     code=${PIPESTATUS[0]}
     # pytest exits 5 when no test ran: that is a failure here.
     [ "$code" -ne 0 ] && status=1
