@@ -107,7 +107,7 @@ def report(results, output_dir):
     return (
         "\n".join(
             [
-                "## Folded inference",
+                "### Measured",
                 "",
                 harness.machine_markdown(results),
                 "",

@@ -143,7 +143,7 @@ def _shape_text(shape):
 
 def report(results, output_dir):
     sections = [
-        "## Layer cost",
+        "### Measured",
         "",
         harness.machine_markdown(results),
         "",

@@ -108,7 +108,7 @@ def plot(results, path):
 def report(results, output_dir):
     plot(results, output_dir / "scaling.png")
     sections = [
-        "## Scaling",
+        "### Measured",
         "",
         harness.machine_markdown(results),
         "",

@@ -75,7 +75,7 @@ def work(args):
 
 def report(results, output_dir):
     sections = [
-        "## Training step",
+        "### Measured",
         "",
         harness.machine_markdown(results),
         "",
