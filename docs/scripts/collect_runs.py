@@ -6,7 +6,7 @@ is `keras_atac.training.plot_curves` of the CSV logs.
 
     python docs/scripts/collect_runs.py --out docs/results/cifar10_resnet8_mechanisms \\
         ReLU=docs/results/cifar10_resnet8_atac_vs_relu/relu \\
-        SSIA=/tmp/keras_atac_runs/ssia ...
+        SSIA=docs/results/cifar10_resnet8_mechanisms/ssia ...
 """
 
 import argparse
@@ -34,10 +34,13 @@ def read_log(path):
 
 
 def read_run(folder):
-    """The summary of the run in `folder` (a single run, or the only one of a compare)."""
-    summary = json.loads((folder / "summary.json").read_text())
-    if isinstance(summary, list):
-        (summary,) = summary
+    """The summary and log of the run in `folder`: a `train` output folder, or the folder of
+    one activation inside a `compare` output folder (whose `summary.json` lists every run)."""
+    if (folder / "summary.json").exists():
+        summary = json.loads((folder / "summary.json").read_text())
+    else:
+        summaries = json.loads((folder.parent / "summary.json").read_text())
+        (summary,) = [run for run in summaries if run["activation"] == folder.name]
     return summary, read_log(folder / "log.csv")
 
 
