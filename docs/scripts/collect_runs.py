@@ -14,16 +14,10 @@ import csv
 import json
 import pathlib
 
-from keras_atac import training
+from keras_atac import cli, training
 
-COLUMNS = [
-    ("label", "run"),
-    ("trainable_parameters", "trainable parameters"),
-    ("best_accuracy", "best test accuracy"),
-    ("best_epoch", "best epoch"),
-    ("final_accuracy", "final test accuracy"),
-    ("seconds_per_epoch", "seconds per epoch", ".1f"),
-]
+# The columns `keras-atac compare` writes, with the run's label in place of its activation.
+COLUMNS = [("label", "run"), *cli.RESULT_COLUMNS[1:]]
 
 
 def read_log(path):
