@@ -7,7 +7,9 @@
 #   VENV=/tmp/venv bash scripts/test.sh  # another environment
 #   WORKERS=1 bash scripts/test.sh       # one pytest worker (default: one per CPU core)
 #
-# Extra arguments go to pytest. Exits non-zero if any backend fails or runs no test.
+# Extra arguments go to pytest. Exits non-zero if any backend fails or runs no test. Each run
+# ends with its 20 slowest tests (--durations=20), and --dist loadgroup keeps the tests that
+# share one expensive model on one worker (see tests/conftest.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +28,7 @@ logs=$(mktemp -d)
 status=0
 for backend in $BACKENDS; do
     echo "=== KERAS_BACKEND=$backend ==="
-    KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest -n "$WORKERS" "$@" 2>&1 | tee "$logs/$backend.log"
+    KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest -n "$WORKERS" --dist loadgroup --durations=20 "$@" 2>&1 | tee "$logs/$backend.log"
     code=${PIPESTATUS[0]}
     # pytest exits 5 when no test ran: that is a failure here.
     [ "$code" -ne 0 ] && status=1

@@ -1,5 +1,6 @@
 """Test configuration: one pytest process per backend, chosen with KERAS_BACKEND."""
 
+import gc
 import os
 
 # The backend must be chosen before Keras is first imported; tensorflow is Keras's own default.
@@ -7,6 +8,26 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+import keras_atac  # noqa: E402, F401  (imported here so that the freeze below covers it)
+
+# The frameworks leave hundreds of thousands of long-lived objects behind their import; a full
+# garbage collection walks all of them (1-2 s with TensorFlow or PyTorch loaded). Freezing them
+# keeps every later collection to the objects the tests create.
+gc.freeze()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keeps the tests that share an expensive module-scoped model on one xdist worker.
+
+    `scripts/test.sh` runs pytest-xdist with `--dist loadgroup`; without a group, the tests of
+    one `keras.applications` model would be spread over the workers and each worker would build
+    and clone the model again (seconds to minutes per model).
+    """
+    for item in items:
+        application = getattr(item, "callspec", None) and item.callspec.params.get("application")
+        if application:
+            item.add_marker(pytest.mark.xdist_group(f"application-{application}"))
 
 
 def pytest_report_header(config):
@@ -20,4 +41,6 @@ def fresh_keras_state():
     keras.utils.set_random_seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    # free_memory=False: Keras would otherwise run a full gc.collect() after every test, about a
+    # second each with a framework loaded; Python's own collector still frees the test's cycles.
+    keras.backend.clear_session(free_memory=False)
