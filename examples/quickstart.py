@@ -30,9 +30,9 @@ import pathlib
 # errors still print. A value the user set is kept.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-import keras  # noqa: E402
+import keras
 
-import keras_atac  # noqa: E402
+import keras_atac
 
 """
 ## The data
