@@ -15,6 +15,7 @@ start them) and before the first tensor operation, model or dataset is built.
 import os
 import sys
 
+from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks
 
 # Read by the OpenMP and BLAS runtimes when they first start, and by TensorFlow when it creates
@@ -35,12 +36,14 @@ THREADS_HELP = (
 )
 
 
+@keras_atac_export("keras_atac.threads.add_threads_argument")
 def add_threads_argument(parser):
     """Adds `--threads N` to an `argparse` parser; pass its value to `set_threads`."""
     parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     return parser
 
 
+@keras_atac_export("keras_atac.threads.set_threads")
 def set_threads(threads):
     """Caps the CPU thread pools of TensorFlow, JAX and PyTorch at `threads` threads each.
 
