@@ -8,6 +8,7 @@
 #   bash scripts/check_install.sh              # every check
 #   CHECKS="torch cli" bash scripts/check_install.sh
 #   JOBS=1 bash scripts/check_install.sh       # one environment at a time (default: 3)
+#   LOG_DIR=/tmp/logs bash scripts/check_install.sh  # keep every check's log there
 #
 # Every install takes requirements/constraints.txt (torch 2.13.0, the CPU build). Environments
 # are installed and run JOBS at a time: the installs wait on the disk more than on the CPU.
@@ -91,5 +92,8 @@ for name in $CHECKS; do
         "$(grep -v '^\s*$' "$work/$name.log" | tail -n 1 | cut -c1-80)"
 done
 echo "install check finished in $(($(date +%s) - start)) s"
+if [ -n "${LOG_DIR:-}" ]; then
+    mkdir -p "$LOG_DIR" && cp "$work"/*.log "$LOG_DIR"/ && echo "logs in $LOG_DIR"
+fi
 rm -rf "$work"
 exit $status
