@@ -105,8 +105,9 @@ def _parser(module):
     parser.add_argument(
         "--threads",
         type=int,
-        help="threads per framework (OMP/MKL, TensorFlow's and XLA's thread pools); "
-        "default: the frameworks' own choice",
+        help="threads per framework (OMP/MKL, TensorFlow's, XLA's and PyTorch's thread pools, "
+        "set in each worker by keras_atac.threads.set_threads); default: the frameworks' own "
+        "choice",
     )
     parser.add_argument(
         "--output-dir",
@@ -139,6 +140,11 @@ def main(module, argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.worker:
+        # The worker caps its own pools, before its framework starts them: the same
+        # keras_atac.threads.set_threads as every other entry point (the parent imports none).
+        from keras_atac import threads
+
+        threads.set_threads(args.threads)
         result = {"versions": software_versions(), **module.work(args)}
         args.worker_output.write_text(json.dumps(result))
         return result
@@ -153,7 +159,7 @@ def main(module, argv=None):
     results = _new_results(module, argv, args.threads)
     for backend in backends:
         print(f"[{_name(module)}] {backend} ...", flush=True)
-        results["backends"][backend] = _run_worker(module, backend, argv, args.threads)
+        results["backends"][backend] = _run_worker(module, backend, argv)
     return _finish(module, results, args.output_dir)
 
 
@@ -199,30 +205,7 @@ def _write(module, results, output_dir):
     return results
 
 
-def thread_environment(threads):
-    """Environment variables that limit every framework's CPU threads to `threads`."""
-    if threads is None:
-        return {}
-    count = str(threads)
-    return {
-        "OMP_NUM_THREADS": count,  # PyTorch's intra-op threads, oneDNN, MKL
-        "MKL_NUM_THREADS": count,
-        "TF_NUM_INTRAOP_THREADS": count,
-        "TF_NUM_INTEROP_THREADS": count,
-        "XLA_FLAGS": " ".join(
-            filter(
-                None,
-                [
-                    os.environ.get("XLA_FLAGS"),
-                    "--xla_cpu_multi_thread_eigen=false",
-                    f"intra_op_parallelism_threads={count}",
-                ],
-            )
-        ),
-    }
-
-
-def _run_worker(module, backend, argv, threads):
+def _run_worker(module, backend, argv):
     with tempfile.TemporaryDirectory() as folder:
         output = pathlib.Path(folder) / "result.json"
         command = [
@@ -238,7 +221,6 @@ def _run_worker(module, backend, argv, threads):
         pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {
             **os.environ,
-            **thread_environment(threads),
             "KERAS_BACKEND": backend,
             "PYTHONPATH": pythonpath,
         }

@@ -20,7 +20,12 @@ and `model.fit` trains on whichever backend `KERAS_BACKEND` names.
 """
 
 import argparse
+import os
 import pathlib
+
+# TensorFlow's start-up INFO lines (CPU instructions) mean nothing here; its warnings and
+# errors still print. A value the user set is kept.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 import keras
 
@@ -106,7 +111,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="cifar10_atac_vs_relu.png", help="the plot")
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    keras_atac.threads.add_threads_argument(parser)
     args = parser.parse_args(argv)
+    keras_atac.threads.set_threads(args.threads)
 
     print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
     data = load_data(args)

@@ -23,6 +23,11 @@ no weight decay; the images are only scaled to [0, 1].
 """
 
 import argparse
+import os
+
+# TensorFlow's start-up INFO lines (CPU instructions) mean nothing here; its warnings and
+# errors still print. A value the user set is kept.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 import keras
 
@@ -83,7 +88,9 @@ def main(argv=None):
     parser.add_argument("--activations", default="arelu,relu", help="comma-separated names")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    keras_atac.threads.add_threads_argument(parser)
     args = parser.parse_args(argv)
+    keras_atac.threads.set_threads(args.threads)
 
     print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
     data = keras_atac.datasets.load("mnist", data_dir=args.data_dir, subset=args.subset)

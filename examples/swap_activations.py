@@ -23,6 +23,11 @@ RGB images. `--tiny` runs the whole script on 32x32 images for two steps: a smok
 
 import argparse
 import collections
+import os
+
+# TensorFlow's start-up INFO lines (CPU instructions) mean nothing here; its warnings and
+# errors still print. A value the user set is kept.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 import keras
 import numpy as np
@@ -159,6 +164,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--tiny", action="store_true", help="32x32 images, 2 steps of 4 images: a smoke run"
     )
+    keras_atac.threads.add_threads_argument(parser)
     args = parser.parse_args(argv)
     if args.tiny:
         args.image_size, args.steps, args.batch_size = 32, 2, 4
@@ -169,6 +175,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    keras_atac.threads.set_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
     print(f"Keras {keras.__version__}, backend: {keras.backend.backend()}")
     backbone, origin = load_backbone(args.weights, args.image_size)

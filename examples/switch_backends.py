@@ -18,6 +18,8 @@ first epoch, which includes tracing and compilation), and the test accuracy of t
 other backends saved, loaded here from their `.keras` files.
 
     python examples/switch_backends.py --data-dir /tmp/cifar10 --subset 2560
+
+On a busy or shared machine add `--threads 1` (or the cores your job owns).
 """
 
 import argparse
@@ -27,7 +29,16 @@ import pathlib
 import subprocess
 import sys
 
+# TensorFlow's start-up INFO lines (CPU instructions) mean nothing here; its warnings and
+# errors still print. A value the user set is kept (and passed on to the workers).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
 BACKENDS = ("jax", "torch", "tensorflow")
+# keras_atac.threads.THREADS_HELP: the coordinator never imports Keras (see below).
+THREADS_HELP = (
+    "cap every framework's CPU thread pools at N threads; on a shared or busy machine, the "
+    "cores the job owns (1 when other processes compete for them)"
+)
 
 """
 ## The worker: the same code on every backend
@@ -42,6 +53,7 @@ def work(args):
 
     import keras_atac
 
+    keras_atac.threads.set_threads(args.threads)
     backend = keras.backend.backend()
     print(f"Keras {keras.__version__}, backend: {backend}", flush=True)
     keras.utils.set_random_seed(args.seed)
@@ -65,13 +77,12 @@ def work(args):
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / f"{backend}.keras")
 
-    # Models saved by other backends load here without custom_objects: keras_atac's layers
-    # are registered for serialization.
-    loaded = {}
+    loaded, loaded_jit_compile = {}, {}
     for path in sorted(out.glob("*.keras")):
         if path.stem != backend:
-            other = keras.saving.load_model(path)
+            other = load_saved_model(path)
             loaded[path.stem] = other.evaluate(test, verbose=0, return_dict=True)["accuracy"]
+            loaded_jit_compile[path.stem] = other.jit_compile
 
     seconds = history.history["epoch_seconds"]
     result = {
@@ -79,9 +90,46 @@ def work(args):
         "test_accuracy": accuracy,
         "ms_per_step": 1000 * min(seconds[1:] or seconds) / steps,
         "loaded_accuracy": loaded,
+        "loaded_jit_compile": loaded_jit_compile,
     }
     (out / f"{backend}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result), flush=True)
+
+
+"""
+## Loading a model saved on another backend
+
+Two things to know when a `.keras` file moves between backends:
+
+- keras_atac's layers are registered for serialization when `keras_atac` is imported, so the
+  loading process must `import keras_atac` (no `custom_objects` needed after that). Without
+  it, Keras fails with "Could not locate class 'ATAC'".
+- The file keeps the compile settings of the backend that saved it, with `jit_compile`
+  resolved there: `True` on JAX, which on PyTorch means `torch.compile` (slow to start, and it
+  recompiles for every new batch shape). Load with `compile=False` and compile again on the
+  backend that uses the model: `jit_compile="auto"`, Keras's default, is right for each.
+"""
+
+
+def load_saved_model(path):
+    """A `.keras` file saved on any backend, compiled for this one for evaluation."""
+    import keras
+
+    import keras_atac  # noqa: F401 (registers keras_atac's layers for deserialization)
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except TypeError as error:
+        if "Could not locate" not in str(error):
+            raise
+        raise TypeError(
+            f"{error}\nIf the class is one of keras_atac's, `import keras_atac` in the loading "
+            "process registers it; for your own classes, import the module that defines them."
+        ) from error
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    return model
 
 
 """
@@ -123,6 +171,7 @@ def main(argv=None):
     parser.add_argument("--out", default="switch_backends", help="folder for models and results")
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     parser.add_argument("--worker", action="store_true", help="train on $KERAS_BACKEND only")
+    parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     args = parser.parse_args(argv)
     if args.worker:
         work(args)

@@ -4,7 +4,7 @@ Choose the backend before importing Keras (`KERAS_BACKEND=jax`); the package its
 `keras` and `keras.ops`.
 """
 
-from keras_atac import datasets, layers, models, training
+from keras_atac import datasets, layers, models, threads, training
 from keras_atac.activation_swap import clone_model
 from keras_atac.folding import fold_batchnorm
 from keras_atac.version import __version__
@@ -16,5 +16,6 @@ __all__ = [
     "fold_batchnorm",
     "layers",
     "models",
+    "threads",
     "training",
 ]

@@ -20,7 +20,7 @@ import time
 
 import keras
 
-from keras_atac import datasets, layers, models, training
+from keras_atac import datasets, layers, models, threads, training
 
 # The host networks the command line builds. cifar_resnet<depth> takes any depth 6b + 2.
 MODEL_NAMES = ("cifar_resnet<depth>", "resnet50_v1b", "conv_mnist")
@@ -38,7 +38,7 @@ EPILOG = """\
 models: cifar_resnet<depth> (the ATAC paper's pre-activation CIFAR ResNet; depth 6b+2, the
 paper used 8, 14, 20, 26, 32), resnet50_v1b, conv_mnist (the AReLU paper's ConvMNIST).
 activations: {activations}.
-recipes: atac_cifar (Nesterov SGD lr 0.2, momentum 0.9, x0.1 at 75%% and 87.5%% of the epochs,
+recipes: atac_cifar (Nesterov SGD lr 0.2, momentum 0.9, x0.1 at 75% and 87.5% of the epochs,
 coupled L2 1e-4 on every weight, batch 128, 400 epochs); arelu_mnist (SGD momentum 0.9, fixed
 lr 1e-4, no weight decay, batch 128, 20 epochs).
 data: without --data-dir, tensorflow-datasets downloads the dataset (set TFDS_DATA_DIR to choose
@@ -126,6 +126,7 @@ def _common_options():
         choices=(0, 1, 2),
         help="Keras's fit output: 0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
     )
+    threads.add_threads_argument(parser)
     return parser
 
 
@@ -308,6 +309,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = make_parser()
     args = parser.parse_args(argv)
+    # Before any tensor is made: the frameworks size their pools when they start.
+    threads.set_threads(args.threads)
     command = shlex.join(["keras-atac", *argv])
     if args.command == "train":
         activations = [args.activation]

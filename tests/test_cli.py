@@ -213,3 +213,12 @@ def test_console_script_and_module_entry_points():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("usage: keras-atac train")
+
+
+def test_help_prints_percent_signs_once_and_the_threads_option(capsys):
+    # The epilog is not %-formatted by argparse: "%%" would print literally.
+    code, out, _ = run_cli(capsys, "train", "--help")
+    assert code == 0
+    assert "75% and 87.5% of the epochs" in out.replace("\n", " ")
+    assert "%%" not in out
+    assert "--threads N" in out

@@ -78,6 +78,10 @@ def markdown_table(rows, columns):
     return "\n".join(lines) + "\n"
 
 
+# Runs of up to this many epochs are plotted with a marker at every epoch.
+MARKER_EPOCHS = 20
+
+
 @keras_atac_export("keras_atac.training.plot_curves")
 def plot_curves(histories, path, title=""):
     """Plots test accuracy and training loss per epoch of one or more runs into a PNG file.
@@ -99,12 +103,19 @@ def plot_curves(histories, path, title=""):
     for label, history in histories.items():
         logs = getattr(history, "history", history)
         epochs = range(1, len(logs["loss"]) + 1)
-        (line,) = accuracy_axes.plot(epochs, logs["val_accuracy"], label=label)
+        # A line needs two points: a run of one epoch (or a few) shows its values as markers.
+        marker = dict(marker="o", markersize=4) if len(epochs) <= MARKER_EPOCHS else {}
+        (line,) = accuracy_axes.plot(epochs, logs["val_accuracy"], label=label, **marker)
         if "accuracy" in logs:
             accuracy_axes.plot(
-                epochs, logs["accuracy"], linestyle="--", color=line.get_color(), alpha=0.5
+                epochs,
+                logs["accuracy"],
+                linestyle="--",
+                color=line.get_color(),
+                alpha=0.5,
+                **marker,
             )
-        loss_axes.plot(epochs, logs["loss"], color=line.get_color())
+        loss_axes.plot(epochs, logs["loss"], color=line.get_color(), **marker)
         handles.append(line)
     # One legend for both panels: a colour per run, solid for test and dashed for training.
     handles += [

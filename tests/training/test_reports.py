@@ -52,3 +52,21 @@ def test_markdown_table():
 def test_plot_curves_writes_a_png(tmp_path):
     path = training.plot_curves({"relu": HISTORY, "atac": HISTORY}, tmp_path / "curves.png", "t")
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def _pixels_of_colour(path, colour, columns):
+    """How many pixels of `path`'s columns `columns` (a slice) are `colour` (RGB in 0..1)."""
+    import matplotlib.image
+    import numpy as np
+
+    image = matplotlib.image.imread(path)[:, columns, :3]
+    return int(np.all(np.abs(image - np.asarray(colour)) < 0.02, axis=-1).sum())
+
+
+def test_plot_curves_draws_a_one_epoch_run(tmp_path):
+    # One point is no line: without markers the panels of a one-epoch run were empty.
+    one_epoch = {key: values[:1] for key, values in HISTORY.items()}
+    path = training.plot_curves({"relu": one_epoch}, tmp_path / "curves.png")
+    # The left half of the figure holds only the accuracy panel (the legend is on the right);
+    # matplotlib's first colour, C0, is #1f77b4.
+    assert _pixels_of_colour(path, (0x1F / 255, 0x77 / 255, 0xB4 / 255), slice(0, 600)) > 10
