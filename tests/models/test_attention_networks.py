@@ -186,8 +186,15 @@ def test_resnet50_placement_after_bn3_with_zero_init_last():
 
 @pytest.mark.parametrize("attention", ["se", "cbam", "eca", "ge_theta_plus"])
 def test_fit_step(attention):
+    # Reduction 4: with r = 16, stage 1's MLP has a single inner unit, which a random
+    # initialisation can leave dead for a whole batch (its kernel would then not move).
+    kwargs = {} if attention == "eca" else {"reduction": 4}
     model = cifar_resnet(
-        8, num_classes=5, activation="atac", attention=attention, input_shape=(8, 8, 3)
+        8,
+        num_classes=5,
+        activation="atac",
+        attention=layers.get(attention, **kwargs),
+        input_shape=(8, 8, 3),
     )
     check_fit_step(model, random_images((4, 8, 8, 3)), 5)
 
