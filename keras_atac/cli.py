@@ -3,6 +3,8 @@
     keras-atac train --model cifar_resnet20 --activation atac --dataset cifar10
     keras-atac compare --model conv_mnist --activations relu,arelu --dataset mnist --epochs 5
     keras-atac train --model cifar_resnet20 --mechanism ssia --dataset cifar10
+    keras-atac compare --model cifar_resnet20 --activations relu --attentions none,se,cbam \
+        --dataset cifar10
 
 Each run writes Keras's CSV log, a JSON summary and a plot; `compare` adds a Markdown table and
 one plot of all curves. Choose the backend with `KERAS_BACKEND` before running.
@@ -21,6 +23,7 @@ import time
 import keras
 
 from keras_atac import datasets, layers, models, threads, training
+from keras_atac.models import model_utils
 
 # The host networks the command line builds. cifar_resnet<depth> takes any depth 6b + 2.
 MODEL_NAMES = ("cifar_resnet<depth>", "resnet50_v1b", "conv_mnist")
@@ -38,6 +41,8 @@ EPILOG = """\
 models: cifar_resnet<depth> (the ATAC paper's pre-activation CIFAR ResNet; depth 6b+2, the
 paper used 8, 14, 20, 26, 32), resnet50_v1b, conv_mnist (the AReLU paper's ConvMNIST).
 activations: {activations}.
+attention modules (--attention, --attentions; on the residual branch of every block of
+cifar_resnet<depth> and resnet50_v1b): none, {attentions}.
 recipes: atac_cifar (Nesterov SGD lr 0.2, momentum 0.9, x0.1 at 75% and 87.5% of the epochs,
 coupled L2 1e-4 on every weight, batch 128, 400 epochs); arelu_mnist (SGD momentum 0.9, fixed
 lr 1e-4, no weight decay, batch 128, 20 epochs).
@@ -64,6 +69,12 @@ def _common_options():
         "inference) or gattanet (a second pass modulated by global attention agreement at "
         "every block output, or at every activation of conv_mnist; gattanet_cosine with the "
         "bounded cosine agreement, stable at large learning rates) (default: none)",
+    )
+    parser.add_argument(
+        "--attention",
+        help="an attention module on the residual branch of every block (before the addition) "
+        "of cifar_resnet<depth> or resnet50_v1b: none or one of "
+        f"{', '.join(layers.attention_names())} (default: none)",
     )
     parser.add_argument(
         "--dataset", required=True, choices=datasets.names(), help="the dataset to train on"
@@ -132,7 +143,10 @@ def _common_options():
 
 def make_parser():
     """The argument parser of `keras-atac` with its `train` and `compare` commands."""
-    epilog = EPILOG.format(activations=", ".join(layers.names(include_aliases=True)))
+    epilog = EPILOG.format(
+        activations=", ".join(layers.names(include_aliases=True)),
+        attentions=", ".join(layers.attention_names()),
+    )
     parser = argparse.ArgumentParser(
         prog="keras-atac",
         description="Train Keras networks with ATAC, AReLU or any other activation, with the "
@@ -162,9 +176,10 @@ def make_parser():
         "compare",
         parents=[common],
         help="train the same network with several activations on the same data and budget",
-        description="Train one network per activation, with the same data, seed and budget; "
-        "writes one folder per activation (as `train` does), results.md (a Markdown table), "
-        "summary.json and curves.png (all curves) to --out.",
+        description="Train one network per activation (and per attention module of "
+        "--attentions), with the same data, seed and budget; writes one folder per network "
+        "(<activation> or <activation>+<attention>, as `train` does), results.md (a Markdown "
+        "table), summary.json and curves.png (all curves) to --out.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -172,6 +187,11 @@ def make_parser():
         "--activations",
         required=True,
         help="comma-separated activation names, e.g. relu,atac,arelu,swish",
+    )
+    compare.add_argument(
+        "--attentions",
+        help="comma-separated attention modules, e.g. none,se,cbam: one network per activation "
+        "and module (instead of the single --attention)",
     )
     return parser
 
@@ -188,18 +208,47 @@ def _model_builder(name):
     raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
 
 
-def build_model(args, activation, data):
-    """The network the parsed options ask for, with `activation` at every site, for `data`.
+def _build_host(args, attention=None, **kwargs):
+    """The host network `args.model` with the attention module `attention` ("none" for none)."""
+    if attention not in (None, "none"):
+        if args.model == "conv_mnist":
+            raise ValueError(
+                "--attention needs a residual network (cifar_resnet<depth> or resnet50_v1b). "
+                f"Received: --model {args.model} --attention {attention}"
+            )
+        kwargs["attention"] = attention
+    return _model_builder(args.model)(**kwargs)
+
+
+def build_model(args, activation, data, attention=None):
+    """The network the parsed options ask for, with `activation` at every site and the
+    attention module `attention` (a name, "none" or None) in every block, for `data`.
 
     This is the one place where options become a model: an option that changes the network
     (e.g. an attention mechanism) is applied here.
     """
-    model = _model_builder(args.model)(
+    model = _build_host(
+        args,
+        attention,
         num_classes=args.num_classes or data.num_classes,
         activation=activation,
         input_shape=data.input_shape,
     )
     return _with_mechanism(args, model)
+
+
+def attention_list(args):
+    """The attention modules the options ask for: `--attentions` split, or `[--attention]`."""
+    if getattr(args, "attentions", None) is None:
+        return [args.attention or "none"]
+    if args.attention is not None:
+        raise ValueError("use --attention or --attentions, not both")
+    return [name.strip() for name in args.attentions.split(",") if name.strip()]
+
+
+def run_label(activation, attention):
+    """The name of one run of `compare` (its folder and curve): "relu", or "relu+se"."""
+    return activation if attention == "none" else f"{activation}+{attention}"
 
 
 def _with_mechanism(args, model):
@@ -222,15 +271,20 @@ def _recipe(args):
     return training.get_recipe(args.recipe or DEFAULT_RECIPES[args.dataset], **changes)
 
 
-def _check_options(args, activations):
+def _check_options(args, activations, attentions):
     """Raises ValueError for options that would fail later, before any data is read."""
     for activation in activations:
         layers.get(activation)
     if len(set(activations)) != len(activations):
         raise ValueError(f"an activation is listed twice: {','.join(activations)}")
+    if not attentions or len(set(attentions)) != len(attentions):
+        raise ValueError(f"list each attention module once: --attentions {','.join(attentions)}")
+    for attention in attentions:
+        if attention != "none":
+            model_utils.check_attention(attention)
     # Building the network once at its default input size checks the model name and its
     # arguments before any data is read or downloaded.
-    _with_mechanism(args, _model_builder(args.model)(num_classes=args.num_classes or 10))
+    _with_mechanism(args, _build_host(args, attentions[-1], num_classes=args.num_classes or 10))
     return _recipe(args)
 
 
@@ -240,20 +294,22 @@ def _describe(args, data):
     return f"{args.model} on {data.name}{labels}"
 
 
-def run(args, activation, data, recipe, out, command):
-    """Trains one network; writes `log.csv`, `summary.json` and `curves.png` to `out`.
+def run(args, activation, data, recipe, out, command, attention="none"):
+    """Trains one network, with `attention` ("none" or a module name) in every block; writes
+    `log.csv`, `summary.json` and `curves.png` to `out`.
 
     Returns:
         `(summary, history)`: the JSON summary as a dict and the Keras `History`.
     """
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    model = build_model(args, activation, data)
+    model = build_model(args, activation, data, attention)
     steps = data.steps_per_epoch(recipe.batch_size)
     recipe.compile(model, steps_per_epoch=steps)
     trainable = sum(int(keras.ops.size(v)) for v in model.trainable_weights)
     print(
-        f"{model.name} with {activation}: {trainable:,} trainable parameters, "
+        f"{model.name} with {run_label(activation, attention)}: {trainable:,} trainable "
+        "parameters, "
         f"{len(data.x_train):,} training images, {steps} steps per epoch, "
         f"backend {keras.backend.backend()}",
         flush=True,
@@ -272,6 +328,7 @@ def run(args, activation, data, recipe, out, command):
         "command": command,
         "model": args.model,
         "activation": activation,
+        "attention": attention,
         "mechanism": args.mechanism,
         "dataset": data.name,
         "labels": data.label_mode,
@@ -288,14 +345,16 @@ def run(args, activation, data, recipe, out, command):
         "keras_version": keras.__version__,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    label = run_label(activation, attention)
     training.plot_curves(
-        {activation: history}, out / "curves.png", title=f"{_describe(args, data)}, {activation}"
+        {label: history}, out / "curves.png", title=f"{_describe(args, data)}, {label}"
     )
     return summary, history
 
 
 RESULT_COLUMNS = [
     ("activation", "activation"),
+    ("attention", "attention"),
     ("trainable_parameters", "trainable parameters"),
     ("best_accuracy", "best test accuracy"),
     ("best_epoch", "best epoch"),
@@ -317,7 +376,8 @@ def main(argv=None):
     else:
         activations = [name.strip() for name in args.activations.split(",") if name.strip()]
     try:
-        recipe = _check_options(args, activations)
+        attentions = attention_list(args)
+        recipe = _check_options(args, activations, attentions)
         data = datasets.load(
             args.dataset, data_dir=args.data_dir, label_mode=args.labels, subset=args.subset
         )
@@ -328,9 +388,11 @@ def main(argv=None):
 
     mechanism = "" if args.mechanism == "none" else f"_{args.mechanism}"
     if args.command == "train":
-        name = f"{args.model}_{args.activation}{mechanism}_{args.dataset}"
+        (attention,) = attentions
+        network = args.activation + ("" if attention == "none" else f"_{attention}")
+        name = f"{args.model}_{network}{mechanism}_{args.dataset}"
         out = args.out or pathlib.Path("runs") / name
-        summary, _ = run(args, args.activation, data, recipe, out, command)
+        summary, _ = run(args, args.activation, data, recipe, out, command, attention)
         print(json.dumps({k: summary[k] for k in ("best_accuracy", "final_accuracy")}))
         print(f"wrote {out}")
         return 0
@@ -338,10 +400,12 @@ def main(argv=None):
     out = args.out or pathlib.Path("runs") / f"{args.model}_compare{mechanism}_{args.dataset}"
     summaries, histories = [], {}
     for activation in activations:
-        summary, histories[activation] = run(
-            args, activation, data, recipe, out / activation, command
-        )
-        summaries.append(summary)
+        for attention in attentions:
+            label = run_label(activation, attention)
+            summary, histories[label] = run(
+                args, activation, data, recipe, out / label, command, attention
+            )
+            summaries.append(summary)
     table = training.markdown_table(summaries, RESULT_COLUMNS)
     drops = recipe.drop_epochs()
     header = (

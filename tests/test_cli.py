@@ -222,3 +222,49 @@ def test_help_prints_percent_signs_once_and_the_threads_option(capsys):
     assert "75% and 87.5% of the epochs" in out.replace("\n", " ")
     assert "%%" not in out
     assert "--threads N" in out
+
+
+def test_compare_attention_modules(tmp_path, capsys):
+    write_image_folder(tmp_path / "data", num_classes=10, train_per_class=1, test_per_class=1)
+    argv = [
+        "compare",
+        "--model", "cifar_resnet8",
+        "--activations", "relu",
+        "--attentions", "none,se",
+        "--dataset", "cifar10",
+        "--data-dir", str(tmp_path / "data"),
+        "--epochs", "1",
+        "--batch-size", "10",
+        "--verbose", "0",
+        "--out", str(tmp_path / "cmp"),
+    ]  # fmt: skip
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    summaries = json.loads((tmp_path / "cmp" / "summary.json").read_text())
+    assert [s["attention"] for s in summaries] == ["none", "se"]
+    # cifar_resnet8: 77,850; SE (r = 16) in its 3 blocks: 49 + 162 + 580.
+    assert [s["trainable_parameters"] for s in summaries] == [77_850, 77_850 + 791]
+    assert (tmp_path / "cmp" / "relu+se" / "log.csv").exists()
+    table = (tmp_path / "cmp" / "results.md").read_text()
+    assert "| activation | attention |" in table and "| relu | se |" in table
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--attention", "relu"], "attention='relu'"),
+        (["compare", "--activations", "relu", "--attentions", "se,atac"], "attention='atac'"),
+        (["compare", "--activations", "relu", "--attentions", "se,se"], "once"),
+        (
+            ["compare", "--activations", "relu", "--attention", "se", "--attentions", "se"],
+            "not both",
+        ),
+    ],
+)
+def test_bad_attention_options(capsys, argv, message):
+    code, _, err = run_cli(capsys, *argv, "--model", "cifar_resnet8", "--dataset", "cifar10")
+    assert code == 2 and message in err
+    code, _, err = run_cli(
+        capsys, "train", "--model", "conv_mnist", "--dataset", "mnist", "--attention", "se"
+    )
+    assert code == 2 and "--attention needs a residual network" in err

@@ -29,12 +29,17 @@ def read_log(path):
 
 def read_run(folder):
     """The summary and log of the run in `folder`: a `train` output folder, or the folder of
-    one activation inside a `compare` output folder (whose `summary.json` lists every run)."""
+    one network (activation, or activation+attention) inside a `compare` output folder (whose
+    `summary.json` lists every run)."""
     if (folder / "summary.json").exists():
         summary = json.loads((folder / "summary.json").read_text())
     else:
         summaries = json.loads((folder.parent / "summary.json").read_text())
-        (summary,) = [run for run in summaries if run["activation"] == folder.name]
+        (summary,) = [
+            run
+            for run in summaries
+            if cli.run_label(run["activation"], run.get("attention", "none")) == folder.name
+        ]
     return summary, read_log(folder / "log.csv")
 
 

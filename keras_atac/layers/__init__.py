@@ -5,7 +5,14 @@ from keras_atac.layers.arelu import AReLU
 from keras_atac.layers.atac import ATAC
 from keras_atac.layers.cbam import CBAM, ChannelAttention, SpatialAttention
 from keras_atac.layers.eca import ECA
-from keras_atac.layers.factory import canonical_name, get, names
+from keras_atac.layers.factory import (
+    attention_names,
+    canonical_name,
+    get,
+    is_attention,
+    names,
+    register_attention,
+)
 from keras_atac.layers.folded_atac import FoldedATAC
 from keras_atac.layers.folded_xunit import FoldedXUnit
 from keras_atac.layers.gather_excite import GatherExcite
@@ -35,7 +42,10 @@ __all__ = [
     "SpatialAttention",
     "SqueezeExcite",
     "XUnit",
+    "attention_names",
     "canonical_name",
     "get",
+    "is_attention",
     "names",
+    "register_attention",
 ]

@@ -95,6 +95,62 @@ _ALIASES = {
 }
 
 
+# The attention modules: layers that refine a feature map and go on the residual branch of a
+# block (`attention=` of the host networks), as opposed to activations. Subclasses count too.
+_ATTENTION_CLASSES = [SqueezeExcite, CBAM, ChannelAttention, SpatialAttention, ECA, GatherExcite]
+
+
+@keras_atac_export("keras_atac.layers.register_attention")
+def register_attention(layer_class):
+    """Marks a layer class as an attention module, so host networks accept it as `attention`.
+
+    An attention module maps a feature map to a refined map of the same shape (e.g.
+    `x * gate(x)`); `cifar_resnet(..., attention=...)` and `resnet50_v1b(..., attention=...)`
+    put a fresh one on the residual branch of every block. The package's modules (SE, CBAM and
+    its two gates, ECA, Gather-Excite) are registered; activations (ATAC, ReLU, ...) are not.
+    Usable as a class decorator; returns `layer_class`. Register the class with
+    `keras.saving.register_keras_serializable` too, for `.keras` files.
+
+    Example:
+
+    >>> @keras_atac.layers.register_attention
+    ... @keras.saving.register_keras_serializable("my_package")
+    ... class MyGate(keras.layers.Layer):
+    ...     def call(self, x):
+    ...         return x * keras.ops.sigmoid(x)
+    >>> model = keras_atac.models.cifar_resnet(20, attention=MyGate)
+    """
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+        raise ValueError(
+            "`layer_class` must be a subclass of keras.layers.Layer. "
+            f"Received: layer_class={layer_class!r}"
+        )
+    if layer_class not in _ATTENTION_CLASSES:
+        _ATTENTION_CLASSES.append(layer_class)
+    return layer_class
+
+
+@keras_atac_export("keras_atac.layers.is_attention")
+def is_attention(layer):
+    """Whether `layer` (a layer instance) is an attention module (see `register_attention`)."""
+    return isinstance(layer, tuple(_ATTENTION_CLASSES))
+
+
+@keras_atac_export("keras_atac.layers.attention_names")
+def attention_names():
+    """The sorted factory names of attention modules: `"cbam"`, `"eca"`, `"se"`, ..."""
+    return sorted(
+        name for name in _BUILDERS if issubclass(_built_class(name), tuple(_ATTENTION_CLASSES))
+    )
+
+
+def _built_class(name):
+    """The class `_BUILDERS[name]` instantiates (`object` for wrapped Keras functions)."""
+    builder = _BUILDERS[name]
+    builder = getattr(builder, "func", builder)
+    return builder if isinstance(builder, type) else object
+
+
 @keras_atac_export("keras_atac.layers.names")
 def names(include_aliases=False):
     """The sorted names `get` accepts (canonical names; with `include_aliases`, aliases too)."""

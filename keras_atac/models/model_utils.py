@@ -4,7 +4,7 @@ import numbers
 
 import keras
 
-from keras_atac.layers import get
+from keras_atac.layers import attention_names, get, is_attention
 from keras_atac.layers.atac import msra_prelu_initializer
 from keras_atac.layers.input_checks import channel_axis, check_positive_number
 
@@ -57,6 +57,35 @@ def activation_layer(activation, data_format, name):
     if layer.get_config().get("data_format", data_format) != data_format:
         layer = get(layer, name=name, data_format=data_format)
     return layer
+
+
+def check_attention(attention):
+    """Raises a ValueError naming `attention` unless it is None or gives an attention module.
+
+    An attention module is a layer whose class is registered with
+    `keras_atac.layers.register_attention` (the package's SE, CBAM, ECA, Gather-Excite, ...);
+    `attention` is a factory name of one, such a layer (copied), its class or its config dict.
+    """
+    if attention is None:
+        return
+    try:
+        layer = get(attention)
+    except (ValueError, TypeError):
+        layer = None
+    if layer is None or not is_attention(layer):
+        raise ValueError(
+            "`attention` must be None or an attention module: one of "
+            f"{', '.join(attention_names())}, a layer or layer class registered with "
+            "keras_atac.layers.register_attention, or its config dict. "
+            f"Received: attention={attention!r}"
+        )
+
+
+def attention_layer(attention, x, data_format, name):
+    """`x` through a fresh attention module (model's data format), or `x` for `None`."""
+    if attention is None:
+        return x
+    return activation_layer(attention, data_format, name)(x)
 
 
 def batch_norm(data_format, name, **kwargs):

@@ -22,6 +22,7 @@ def resnet50_v1b(
     data_format=None,
     zero_init_last=False,
     classifier_activation=None,
+    attention=None,
     name="resnet50_v1b",
 ):
     """ResNet-50 v1b with the activation under study inside the bottlenecks of chosen stages.
@@ -30,10 +31,12 @@ def resnet50_v1b(
     1x1. A bottleneck of width `w` and stride `s` is
 
         y   = BN3(Conv1x1(4w)(ACT2(BN2(Conv3x3(w, stride s)(ACT1(BN1(Conv1x1(w)(x))))))))
-        out = ReLU(y + shortcut),   shortcut = BN(Conv1x1(4w, stride s)(x)) in the first block
+        out = ReLU(ATT(y) + shortcut),   shortcut = BN(Conv1x1(4w, stride s)(x)) in the first block
                                                of a stage, x otherwise
 
-    ACT1 and ACT2 are the activation under study in the stages listed in `act_stages` and ReLU
+    ATT is the `attention` module on the residual branch, after BN3 and right before the
+    addition (the SE, CBAM, ECA and Gather-Excite papers' placement), or the identity without
+    one. ACT1 and ACT2 are the activation under study in the stages listed in `act_stages` and ReLU
     elsewhere; the post-addition ReLU and the stem ReLU always stay ReLU. The stem is
     Conv7x7(64, stride 2) -> BN -> ReLU -> MaxPool3x3(stride 2), and the head global average
     pooling -> Dense(num_classes). Strided convolutions and the max-pool pad explicitly with
@@ -45,13 +48,15 @@ def resnet50_v1b(
     With ATAC (r = 2) in stages 3 and 4 (the paper's setting, 18 units) this is the network of
     the paper's Table IV: 27,934,760 trainable and 28,006,312 total parameters, 4.397 GMACs at
     224x224 (`keras_atac.models.count_macs`); plain ResNet-50 v1b has 25,557,032 trainable
-    parameters and 4.089 GMACs.
+    parameters and 4.089 GMACs. SE-ResNet-50 (`attention="se"`, r = 16) has 28,088,024
+    trainable parameters (25,557,032 + 2,530,992).
 
     Layer names, for tapping features: the stem `"conv1_pad"`, `"conv1"`, `"conv1_bn"`,
     `"conv1_relu"`, `"pool1_pad"`, `"pool1"`; in stage `s` (1..4), block `i`:
     `f"stage{s}_block{i}_conv1"`, `_bn1`, `_act1`, `_conv2` (with `_conv2_pad` where strided),
-    `_bn2`, `_act2`, `_conv3`, `_bn3`, `_shortcut` and `_shortcut_bn` (first block), `_add`, and
-    `_out`, the block output (after the ReLU); the head `"avg_pool"`, `"predictions"`.
+    `_bn2`, `_act2`, `_conv3`, `_bn3`, `_attention` (with `attention`), `_shortcut` and
+    `_shortcut_bn` (first block), `_add`, and `_out`, the block output (after the ReLU); the
+    head `"avg_pool"`, `"predictions"`.
 
     Args:
         num_classes: the number of classes of the head.
@@ -69,6 +74,12 @@ def resnet50_v1b(
             `--last-gamma`).
         classifier_activation: activation of the head; `None` (default) outputs logits
             (compile with `from_logits=True`); `"softmax"` outputs probabilities.
+        attention: `None` (default), or the attention module of every bottleneck's residual
+            branch: a name from `keras_atac.layers.attention_names()` (`"se"`, `"cbam"`,
+            `"eca"`, `"ge_theta_plus"`, ...), a layer such as `SqueezeExcite(reduction=8)`
+            (copied to every block, with the model's `data_format`), or a layer class
+            registered with `keras_atac.layers.register_attention`. It composes with
+            `activation`. GE-θ with global extent needs a defined spatial input size.
         name: the model's name.
 
     Returns:
@@ -89,6 +100,7 @@ def resnet50_v1b(
     """
     act_stages = _check_act_stages(act_stages)
     model_utils.check_activation(activation)
+    model_utils.check_attention(attention)
     model_utils.check_head(num_classes, classifier_activation)
     if not isinstance(zero_init_last, bool):
         raise ValueError(
@@ -112,6 +124,7 @@ def resnet50_v1b(
                 width,
                 stride if block == 1 else 1,
                 stage_activation,
+                attention,
                 data_format,
                 zero_init_last,
                 f"stage{stage}_block{block}",
@@ -133,8 +146,9 @@ def _check_act_stages(act_stages):
     return frozenset(int(stage) for stage in stages)
 
 
-def _bottleneck(inputs, width, stride, activation, data_format, zero_init_last, prefix):
-    """1x1 -> 3x3 (stride) -> 1x1 (4x width) with BN, ACT inside and ReLU after the addition."""
+def _bottleneck(inputs, width, stride, activation, attention, data_format, zero_init_last, prefix):
+    """1x1 -> 3x3 (stride) -> 1x1 (4x width) with BN, ACT inside, ATT on the branch's output
+    and ReLU after the addition."""
     norm = model_utils.batch_norm
     x = model_utils.conv2d(inputs, width, 1, data_format, f"{prefix}_conv1")
     x = norm(data_format, f"{prefix}_bn1")(x)
@@ -145,6 +159,7 @@ def _bottleneck(inputs, width, stride, activation, data_format, zero_init_last, 
     x = model_utils.conv2d(x, EXPANSION * width, 1, data_format, f"{prefix}_conv3")
     last_gamma = "zeros" if zero_init_last else "ones"
     x = norm(data_format, f"{prefix}_bn3", gamma_initializer=last_gamma)(x)
+    x = model_utils.attention_layer(attention, x, data_format, f"{prefix}_attention")
     shortcut = inputs
     if stride != 1 or inputs.shape[input_checks.channel_axis(data_format)] != EXPANSION * width:
         shortcut = model_utils.conv2d(

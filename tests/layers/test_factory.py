@@ -97,3 +97,38 @@ def test_every_name_trains_and_saves_in_a_small_cnn(name, tmp_path):
 @pytest.mark.parametrize("name", layers.names())
 def test_every_name_takes_a_layer_name(name):
     assert layers.get(name, name="site").name == "site"
+
+
+def test_attention_names_are_the_attention_modules():
+    assert layers.attention_names() == [
+        "cbam",
+        "channel_attention",
+        "eca",
+        "ge",
+        "ge_theta",
+        "ge_theta_plus",
+        "se",
+        "spatial_attention",
+    ]
+    for name in layers.names():
+        assert layers.is_attention(layers.get(name)) == (name in layers.attention_names()), name
+
+
+def test_register_attention_marks_a_class_and_its_subclasses():
+    class Gate(keras.layers.Layer):
+        def call(self, x):
+            return x * keras.ops.sigmoid(x)
+
+    class SubGate(Gate):
+        pass
+
+    assert not layers.is_attention(Gate())
+    assert layers.register_attention(Gate) is Gate
+    assert layers.is_attention(Gate()) and layers.is_attention(SubGate())
+    assert "gate" not in layers.attention_names()  # registering adds no factory name
+
+
+@pytest.mark.parametrize("layer_class", [ATAC(), "se", keras.activations.relu, int])
+def test_register_attention_rejects_what_is_not_a_layer_class(layer_class):
+    with pytest.raises(ValueError, match="layer_class="):
+        layers.register_attention(layer_class)
