@@ -35,8 +35,9 @@ class GatherExcite(keras.layers.Layer):
       `inner_activation` between them. (`use_mlp` also works without `extra_params`.)
 
     `gate` is the sigmoid by default. For an integer extent the gate map, of spatial size
-    `ceil(H / e)`, is upsampled to the input size by nearest neighbours: position `i` takes
-    gathered cell `floor(i / e)`, the cell whose window is centred on its block.
+    `G = ceil(H / e)`, is upsampled to the input size by nearest neighbours as in timm's
+    reference (`F.interpolate(..., mode="nearest")`): position `i` takes gathered cell
+    `floor(i * G / H)`, which is `floor(i / e)` when `H` is a multiple of `e`.
 
     Parameters for `C` channels and an `H x W` map: GE-θ⁻ none; GE-θ global `H*W*C + 2*C`
     trainable and `2*C` non-trainable, GE-θ with extent `2**n` `n * (9*C + 2*C)` trainable and
@@ -281,9 +282,11 @@ class GatherExcite(keras.layers.Layer):
             context = self._mlp(context)
         gate = self.gate(context)
         if self.extent != GLOBAL:
-            input_shape = ops.shape(inputs)
+            input_shape, gate_shape = ops.shape(inputs), ops.shape(gate)
             for a in self._spatial_axes:
-                gate = ops.take(gate, ops.arange(input_shape[a]) // self.extent, axis=a)
+                # PyTorch's nearest rule, in integers: source cell floor(i * G / H).
+                cells = ops.arange(input_shape[a]) * gate_shape[a] // input_shape[a]
+                gate = ops.take(gate, cells, axis=a)
         return inputs * ops.cast(gate, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
