@@ -76,6 +76,22 @@ def test_folded_model_equals_the_model_in_inference(build):
         assert sum(isinstance(layer, folded_unit) for layer in all_layers(folded)) == count
 
 
+@pytest.mark.parametrize("shape", [(8, 6, 8), (8, 8, 6), (8, 8)])
+def test_channels_first_xunit_folds_exactly_when_width_or_height_equals_channels(shape):
+    """(C, H, W) maps with W == C (and H == C): Keras's TensorFlow backend adds a
+    channels-first depthwise bias along the width when W == C, so the folded xUnit differed
+    from the original by up to 3 there (only TensorFlow had the defect)."""
+    model = keras.Sequential(
+        [keras.Input(shape), XUnit(kernel_size=3, data_format="channels_first")]
+    )
+    randomize(model)
+    x = np.random.default_rng(4).normal(size=(2, *shape)).astype("float32")
+    folded = keras_atac.fold_batchnorm(model)
+    np.testing.assert_allclose(
+        to_numpy(folded(x)), to_numpy(model(x, training=False)), rtol=1e-5, atol=1e-6
+    )
+
+
 def test_folded_model_has_no_batch_norm_statistics_in_its_units():
     model = sequential_model()
     folded = keras_atac.fold_batchnorm(model)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.layers import input_checks, layer_utils
 from keras_atac.layers.atac import CONTEXTS, gate_dtype_policy, msra_prelu_initializer, pointwise
 
 
@@ -100,10 +100,6 @@ class FoldedATAC(keras.layers.Layer):
             )
         self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
         self._gate_dtype = gate_dtype_policy(self).compute_dtype
-        # Broadcasts a bias over the batch and spatial axes of a channels-first input.
-        self._bias_shape = (
-            (-1,) if self.data_format == "channels_last" else (-1,) + (1,) * (len(input_shape) - 2)
-        )
         self.reduce_kernel = self._add("reduce_kernel", (channels, inner_channels), "kernel")
         self.reduce_bias = self._add("reduce_bias", (inner_channels,), "bias")
         self.expand_kernel = self._add("expand_kernel", (inner_channels, channels), "kernel")
@@ -119,8 +115,9 @@ class FoldedATAC(keras.layers.Layer):
         )
 
     def _affine(self, x, kernel, bias):
-        bias = ops.reshape(ops.cast(bias, x.dtype), self._bias_shape)
-        return pointwise(x, kernel, self.data_format) + bias
+        return layer_utils.add_channel_bias(
+            pointwise(x, kernel, self.data_format), bias, self.data_format
+        )
 
     def gate(self, inputs):
         """The gate `G(inputs)`, in (0, 1), in the gate's compute dtype (as `ATAC.gate`)."""

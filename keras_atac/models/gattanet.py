@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.layers import input_checks, layer_utils
 from keras_atac.models import model_utils
 
 KEY_SOURCES = ("current", "previous")
@@ -524,7 +524,7 @@ def gattanet_toy_cnn(
     inputs = keras.Input(shape)
     x = inputs
     for index, filters in enumerate(TOY_FILTERS, start=1):
-        x = keras.layers.Conv2D(
+        x = layer_utils.BiasSafeConv2D(
             filters, 3, padding="same", data_format=data_format, name=f"block{index}_conv"
         )(x)
         x = keras.layers.BatchNormalization(axis=axis, name=f"block{index}_bn")(x)

@@ -6,6 +6,7 @@ import pytest
 
 from keras_atac.models import GAttANet, cifar_resnet, gattanet_toy_cnn
 from tests.layer_test_case import parameter_count, to_numpy
+from tests.models.model_checks import check_channels_first_matches_channels_last, with_random_biases
 
 TAPS = ("conv1", "conv2", "dense")
 CHANNELS = 3 + 4 + 5  # of the tapped layers
@@ -266,6 +267,18 @@ def test_toy_cnn_channels_first():
     backbone = gattanet_toy_cnn(data_format="channels_first", input_shape=(3, 8, 8))
     model = GAttANet(backbone, key_dim=4, data_format="channels_first")
     assert model.predict(images((2, 3, 8, 8)), verbose=0).shape == (2, 10)
+
+
+def test_toy_cnn_channels_first_matches_channels_last_when_width_equals_filters():
+    """32 columns into the first block's 32 filters (W == C, as on CIFAR-10 images), where
+    Keras's TensorFlow backend adds a channels-first bias along the width (only TensorFlow
+    had the defect; the check holds on every backend)."""
+
+    def build(data_format):
+        shape = (8, 32, 3) if data_format == "channels_last" else (3, 8, 32)
+        return with_random_biases(gattanet_toy_cnn(data_format=data_format, input_shape=shape))
+
+    check_channels_first_matches_channels_last(build, images((2, 8, 32, 3)))
 
 
 def test_default_layers_are_the_resnet_block_outputs():
