@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from keras import ops
 
+# The spacing of 16-bit floats just above 1.
+MACHINE_EPSILON = {"float16": 2.0**-10, "bfloat16": 2.0**-7}
+
 
 def parameter_count(weights):
     return int(sum(np.prod(w.shape) for w in weights))
@@ -175,16 +178,36 @@ class LayerTestCase:
 
     @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
     def test_mixed_precision(self, policy):
+        """Finite outputs in the compute dtype, float32 weights, and the float32 computation
+        with the same weights, on the same (16-bit representable) inputs, up to the rounding
+        of the output to the compute dtype: a gate or polynomial silently computed at 16 bits
+        (a kernel read autocast, a sum overflowing float16) fails this."""
         layer = self.make_layer(dtype=policy)
+        reference = self.make_layer(dtype="float32")
         compute_dtype = keras.DTypePolicy(policy).compute_dtype
         x = np.random.default_rng(0).uniform(
             -self.mixed_precision_input_scale, self.mixed_precision_input_scale, self.input_shape
         )
+        # The inputs the layer sees after its cast to the compute dtype.
+        x = to_numpy(ops.cast(ops.cast(x.astype("float32"), compute_dtype), "float32"))
+        layer.build(x.shape)
+        reference.build(x.shape)
+        reference.set_weights(layer.get_weights())
+        # Two roundings (the gate's cast and the product) of a 16-bit float each half an ulp.
+        tolerance = 2 * MACHINE_EPSILON[compute_dtype]
         for training in (False, True):
-            outputs = layer(x.astype("float32"), training=training)
+            outputs = layer(x, training=training)
             assert keras.backend.standardize_dtype(outputs.dtype) == compute_dtype
             values = to_numpy(ops.cast(outputs, "float32"))
             assert np.all(np.isfinite(values)), f"non-finite outputs (training={training})"
+            expected = to_numpy(reference(x, training=training))
+            np.testing.assert_allclose(
+                values,
+                expected,
+                rtol=tolerance,
+                atol=tolerance,
+                err_msg=f"{policy} differs from float32 (training={training})",
+            )
         for weight in layer.weights:
             assert keras.backend.standardize_dtype(weight.dtype) == "float32", weight.path
 
