@@ -332,6 +332,21 @@ def test_trains_under_mixed_precision():
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.parametrize("agreement", ["dot", "cosine"])
+def test_mixed_float16_with_large_inputs_is_finite(agreement):
+    """Inputs up to 1e4 under mixed_float16: the keys, the agreement k . q and the cosine's
+    norms overflowed float16, so even the initial alpha = 0 gave NaN (0 * inf). Computed in
+    float32, alpha = 0 reproduces the backbone exactly."""
+    keras.config.set_dtype_policy("mixed_float16")
+    backbone = gattanet_toy_cnn(input_shape=(8, 8, 3))
+    keras.config.set_dtype_policy("float32")
+    model = GAttANet(backbone, agreement=agreement)
+    x = np.random.default_rng(5).uniform(0.0, 1e4, (2, 8, 8, 3)).astype("float32")
+    outputs = to_numpy(keras.ops.cast(model(x), "float32"))
+    assert np.all(np.isfinite(outputs))
+    np.testing.assert_array_equal(outputs, to_numpy(keras.ops.cast(backbone(x), "float32")))
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
