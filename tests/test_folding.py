@@ -164,6 +164,34 @@ def test_rejects_a_subclassed_model():
         keras_atac.fold_batchnorm(ATAC())
 
 
+@keras.saving.register_keras_serializable(package="tests")
+class GatedBlock(keras.Model):
+    """A subclassed model with an ATAC unit inside, for nesting in a Functional model."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.gate = ATAC(name="hidden_gate")
+
+    def call(self, inputs):
+        return self.gate(inputs)
+
+
+def test_warns_about_units_inside_a_nested_subclassed_model():
+    """ATAC inside a nested subclassed model cannot be folded: a warning names it (the model
+    was returned silently unfolded on TensorFlow), and the copy still computes the model."""
+    inputs = keras.Input((4, 4, 8))
+    outputs = ATAC(name="outer_gate")(GatedBlock(name="block")(inputs))
+    model = keras.Model(inputs, outputs)
+    randomize(model)
+    with pytest.warns(UserWarning, match="'block' of type GatedBlock.*'hidden_gate'"):
+        folded = keras_atac.fold_batchnorm(model)
+    assert isinstance(folded.get_layer("outer_gate"), FoldedATAC)
+    x = np.random.default_rng(5).normal(size=(2, 4, 4, 8)).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(folded(x)), to_numpy(model(x, training=False)), rtol=1e-5, atol=1e-6
+    )
+
+
 def test_rejects_an_unbuilt_model():
     with pytest.raises(ValueError, match="not built"):
         keras_atac.fold_batchnorm(keras.Sequential([ATAC()]))
