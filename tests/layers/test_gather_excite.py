@@ -173,6 +173,21 @@ def test_upsampling_matches_pytorch_nearest_interpolation(size, extent, cells):
     np.testing.assert_allclose(gate, expected, rtol=1e-5)
 
 
+def test_global_gather_kernel_is_read_at_full_precision():
+    """GE-θ's map-sized gather kernel under mixed_float16: a weighted sum whose terms cancel,
+    with weights that float16 rounds, is computed with the float32 weights (the kernel was
+    read autocast to float16 inside GatherExcite's call)."""
+    layer = GatherExcite(extra_params=True, gate_activation="linear", dtype="mixed_float16")
+    layer.build((1, 4, 4, 2))
+    # Half the weights 1 + 3 * 2**-12 (not a float16), half -1: the sum is 8 * 3 * 2**-12.
+    kernel = np.where(np.arange(16) % 2 == 0, 1.0 + 3 * 2.0**-12, -1.0).reshape(4, 4, 1, 1)
+    layer.gather_convs[0].kernel.assign(np.tile(kernel, (1, 1, 2, 1)).astype("float32"))
+    x = np.ones((1, 4, 4, 2), "float32")
+    gate = to_numpy(keras.ops.cast(layer(x, training=False), "float32"))
+    expected = 8 * 3 * 2.0**-12 / np.sqrt(1.0 + 1e-5)  # BatchNorm at its initial statistics
+    np.testing.assert_allclose(gate, expected, rtol=2e-3)
+
+
 def test_parameter_free_gather_runs_on_unknown_spatial_sizes():
     """GE-theta-minus with an odd extent, windows cut by the map's border, in a compiled model."""
     inputs = keras.Input((None, None, 4))
