@@ -329,15 +329,17 @@ class _MapSizedGather:
         return ops.sum(inputs * kernel, axis=axes, keepdims=True)
 
 
-class _MapSizedGather1D(_MapSizedGather, keras.layers.DepthwiseConv1D):
+# Named as Keras's classes on purpose: `.keras` files store the layers of a list such as
+# `gather_convs` under their class names, so files saved with Keras's depthwise layers load.
+class DepthwiseConv1D(_MapSizedGather, keras.layers.DepthwiseConv1D):
     pass
 
 
-class _MapSizedGather2D(_MapSizedGather, keras.layers.DepthwiseConv2D):
+class DepthwiseConv2D(_MapSizedGather, keras.layers.DepthwiseConv2D):
     pass
 
 
-_MAP_SIZED_GATHERS = {1: _MapSizedGather1D, 2: _MapSizedGather2D}
+_MAP_SIZED_GATHERS = {1: DepthwiseConv1D, 2: DepthwiseConv2D}
 
 
 def _check_extent(extent, extra_params):
