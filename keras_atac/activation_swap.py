@@ -377,15 +377,22 @@ class _Swapper:
         return self._new_activation(site_layer, site, f"{site_layer.name}_activation")
 
     def _insert_followers(self, sequential):
+        """Rewrites a cloned Sequential model's layer list as `_call` does a Functional graph:
+        a shared activation layer gets a new layer for each of its places after the first,
+        and each embedded activation's follower is inserted after its layer."""
         layers = sequential.layers
-        if any(id(layer) in self._follow for layer in layers):
+        expanded = []
+        for layer in layers:
+            if id(layer) in self._new_layers and id(layer) in self._placed:
+                site_layer, site = self._new_layers[id(layer)]
+                layer = self._new_activation(site_layer, site, site_layer.name)
+            self._placed.add(id(layer))
+            expanded.append(layer)
+            if id(layer) in self._follow:
+                expanded.append(self._follower(layer))
+        if [id(layer) for layer in expanded] != [id(layer) for layer in layers]:
             for _ in layers:
                 sequential.pop(rebuild=False)
-            expanded = []
-            for layer in layers:
-                expanded.append(layer)
-                if id(layer) in self._follow:
-                    expanded.append(self._follower(layer))
             for index, layer in enumerate(expanded):
                 sequential.add(layer, rebuild=index == len(expanded) - 1)
         self._placed.update(id(layer) for layer in sequential.layers)

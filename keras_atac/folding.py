@@ -6,6 +6,8 @@ folds into that map's kernel and a bias; elsewhere (xUnit's first BatchNorm, bef
 becomes a plain scale and offset, without statistics.
 """
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -91,6 +93,29 @@ def _base_arguments(layer):
 _FOLDERS = {ATAC: _fold_atac, XUnit: _fold_xunit}
 
 
+def _warn_about_hidden_units(layer):
+    """Warns when `layer`, copied as it is, holds units that are then left unfolded.
+
+    A subclassed model or a custom layer has a `call` that cannot be rewritten, so the ATAC
+    and xUnit layers it calls stay as they are (as `keras_atac.clone_model` warns about the
+    activations of such a model).
+    """
+    if not isinstance(layer, keras.layers.Layer) or _is_graph_model(layer):
+        return
+    # Keras has no public accessor for the sublayers of a layer that is not a model.
+    hidden = [
+        inner.name for inner in layer._flatten_layers(include_self=False) if type(inner) in _FOLDERS
+    ]
+    if hidden:
+        warnings.warn(
+            f"fold_batchnorm cannot rewrite layer '{layer.name}' of type "
+            f"{type(layer).__name__} (a subclassed model or custom layer, whose call() it "
+            f"cannot see into): its units {', '.join(map(repr, hidden))} are copied unfolded. "
+            "Build it with the Functional API to fold them.",
+            stacklevel=3,
+        )
+
+
 def _is_graph_model(model):
     """Whether clone_model can rewrite `model`: Sequential, or Functional (inputs -> outputs)."""
     return isinstance(model, keras.Sequential) or (
@@ -102,12 +127,14 @@ def _is_graph_model(model):
 def fold_batchnorm(model):
     """Returns an inference copy of `model` whose ATAC and xUnit units run with folded BatchNorms.
 
-    Every `ATAC` layer, in nested models too, is replaced by a `FoldedATAC` whose two
-    pointwise kernels absorb the BatchNorms' scales and whose biases absorb their offsets
-    (computed in float64): the unit then costs two matrix products with a bias each, a ReLU,
-    a sigmoid and a product. Every `XUnit` is replaced by a `FoldedXUnit`, whose depthwise
-    convolution absorbs the BatchNorm after it. Every other layer is copied with its weights,
-    name, dtype policy and trainable flag; the input model is not modified.
+    Every `ATAC` layer, in nested Functional and Sequential models too, is replaced by a
+    `FoldedATAC` whose two pointwise kernels absorb the BatchNorms' scales and whose biases
+    absorb their offsets (computed in float64): the unit then costs two matrix products with a
+    bias each, a ReLU, a sigmoid and a product. Every `XUnit` is replaced by a `FoldedXUnit`,
+    whose depthwise convolution absorbs the BatchNorm after it. Every other layer is copied with
+    its weights, name, dtype policy and trainable flag; the input model is not modified. A
+    nested subclassed model or custom layer is copied as it is, since its `call` cannot be
+    rewritten: the ATAC and xUnit layers inside it stay unfolded, and a warning names them.
 
     The copy computes what `model(x, training=False)` computes (up to float rounding), so it
     is meant for `predict`, export and serving; it saves to and loads from `.keras` files like
@@ -152,6 +179,7 @@ def fold_batchnorm(model):
             new_layer, weights = fold(layer)
             folds.append((new_layer, weights))
             return new_layer
+        _warn_about_hidden_units(layer)
         # Also raw tensor operations of a Functional graph (`x + 1`), which have no weights.
         new_layer = type(layer).from_config(layer.get_config())
         if isinstance(layer, keras.layers.Layer):

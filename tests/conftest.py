@@ -46,9 +46,23 @@ def pytest_report_header(config):
 def fresh_keras_state():
     """Every test starts from the float32 policy, a fixed seed and a clean name scope."""
     keras.config.set_dtype_policy("float32")
+    keras.config.set_image_data_format("channels_last")
     keras.utils.set_random_seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
+    keras.config.set_image_data_format("channels_last")
     # free_memory=False: Keras would otherwise run a full gc.collect() after every test, about a
     # second each with a framework loaded; Python's own collector still frees the test's cycles.
     keras.backend.clear_session(free_memory=False)
+
+
+@pytest.fixture
+def global_channels_first():
+    """Sets the global `keras.config.image_data_format()` to channels-first for one test and
+    restores the previous format afterwards, also when the test fails."""
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        yield
+    finally:
+        keras.config.set_image_data_format(previous)

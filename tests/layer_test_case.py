@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from keras import ops
 
+# The spacing of 16-bit floats just above 1.
+MACHINE_EPSILON = {"float16": 2.0**-10, "bfloat16": 2.0**-7}
+
 
 def parameter_count(weights):
     return int(sum(np.prod(w.shape) for w in weights))
@@ -158,33 +161,92 @@ class LayerTestCase:
         assert type(loaded.layers[-1]) is self.layer_cls
         np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
+    def corner_shapes(self):
+        """`input_shape`, and the shapes with a spatial size equal to the channel count: the
+        last one (W == C), where Keras's TensorFlow backend adds a channels-first bias along
+        the width, and the first one (H == C)."""
+        shape, channels = self.input_shape, self.input_shape[-1]
+        shapes = [shape]
+        if len(shape) >= 3:
+            shapes.append(shape[:-2] + (channels, channels))
+        if len(shape) >= 4:
+            shapes.append((shape[0], channels) + shape[2:])
+        return list(dict.fromkeys(shapes))
+
     def test_channels_first_matches_channels_last(self):
         if not self.supports_data_format:
             pytest.skip(f"{self.layer_cls.__name__} has no channel axis (no data_format)")
-        last = self.make_layer(data_format="channels_last")
-        first = self.make_layer(data_format="channels_first")
-        last.build(self.input_shape)
-        first.build(self.channels_first_shape(self.input_shape))
-        first.set_weights(last.get_weights())
+        for shape in self.corner_shapes():
+            last = self.make_layer(data_format="channels_last")
+            first = self.make_layer(data_format="channels_first")
+            last.build(shape)
+            first.build(self.channels_first_shape(shape))
+            # Biases and offsets start at zero, which would hide one added along a wrong axis.
+            rng = np.random.default_rng(0)
+            for weight in last.weights:
+                if weight.path.endswith(("bias", "offset", "beta")):
+                    weight.assign(rng.normal(size=tuple(weight.shape)).astype("float32"))
+            first.set_weights(last.get_weights())
+            x = self.make_input(shape)
+            x_first = np.moveaxis(x, -1, 1)
+            for training in (False, True):
+                expected = np.moveaxis(to_numpy(last(x, training=training)), -1, 1)
+                actual = to_numpy(first(x_first, training=training))
+                np.testing.assert_allclose(
+                    actual, expected, rtol=1e-5, atol=1e-5, err_msg=f"shape={shape}"
+                )
+
+    def test_explicit_data_format_ignores_the_global_format(self, global_channels_first):
+        """A channels-last layer under a global channels-first `image_data_format()` computes
+        what it computes under the default format (a sublayer or op that read the global
+        format, such as `ops.image.resize` without `data_format`, would not)."""
+        kwargs = {"data_format": "channels_last"} if self.supports_data_format else {}
+        layer = self.make_layer(**kwargs)
+        layer.build(self.input_shape)
+        keras.config.set_image_data_format("channels_last")
+        reference = self.make_layer(**kwargs)
+        reference.build(self.input_shape)
+        reference.set_weights(layer.get_weights())
         x = self.make_input()
-        x_first = np.moveaxis(x, -1, 1)
         for training in (False, True):
-            expected = np.moveaxis(to_numpy(last(x, training=training)), -1, 1)
-            actual = to_numpy(first(x_first, training=training))
-            np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+            keras.config.set_image_data_format("channels_last")
+            expected = to_numpy(reference(x, training=training))
+            keras.config.set_image_data_format("channels_first")
+            actual = to_numpy(layer(x, training=training))
+            np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-6)
 
     @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
     def test_mixed_precision(self, policy):
+        """Finite outputs in the compute dtype, float32 weights, and the float32 computation
+        with the same weights, on the same (16-bit representable) inputs, up to the rounding
+        of the output to the compute dtype: a gate or polynomial silently computed at 16 bits
+        (a kernel read autocast, a sum overflowing float16) fails this."""
         layer = self.make_layer(dtype=policy)
+        reference = self.make_layer(dtype="float32")
         compute_dtype = keras.DTypePolicy(policy).compute_dtype
         x = np.random.default_rng(0).uniform(
             -self.mixed_precision_input_scale, self.mixed_precision_input_scale, self.input_shape
         )
+        # The inputs the layer sees after its cast to the compute dtype.
+        x = to_numpy(ops.cast(ops.cast(x.astype("float32"), compute_dtype), "float32"))
+        layer.build(x.shape)
+        reference.build(x.shape)
+        reference.set_weights(layer.get_weights())
+        # Two roundings (the gate's cast and the product) of a 16-bit float each half an ulp.
+        tolerance = 2 * MACHINE_EPSILON[compute_dtype]
         for training in (False, True):
-            outputs = layer(x.astype("float32"), training=training)
+            outputs = layer(x, training=training)
             assert keras.backend.standardize_dtype(outputs.dtype) == compute_dtype
             values = to_numpy(ops.cast(outputs, "float32"))
             assert np.all(np.isfinite(values)), f"non-finite outputs (training={training})"
+            expected = to_numpy(reference(x, training=training))
+            np.testing.assert_allclose(
+                values,
+                expected,
+                rtol=tolerance,
+                atol=tolerance,
+                err_msg=f"{policy} differs from float32 (training={training})",
+            )
         for weight in layer.weights:
             assert keras.backend.standardize_dtype(weight.dtype) == "float32", weight.path
 

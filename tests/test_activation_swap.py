@@ -196,6 +196,30 @@ def test_report_lists_every_site_and_verbose_prints_it(capsys):
     assert len(printed.splitlines()) == len(report.sites) + 1
 
 
+@pytest.mark.parametrize("widths", [(4, 8), (8, 8)])
+def test_sequential_shared_activation_is_split(widths):
+    """A Sequential model that uses one activation layer twice: each place gets its own new
+    layer, as in a Functional model (the clone failed when called for different widths and
+    tied the two sites' weights for equal widths)."""
+    shared = keras.layers.ReLU(name="act")
+    model = keras.Sequential(
+        [
+            keras.Input((5, 5, 3)),
+            keras.layers.Conv2D(widths[0], 1),
+            shared,
+            keras.layers.Conv2D(widths[1], 1),
+            shared,
+        ]
+    )
+    new, report = keras_atac.clone_model(model, "atac", return_report=True)
+    gates = [layer for layer in new.layers if isinstance(layer, ATAC)]
+    assert len(gates) == 2 and gates[0] is not gates[1]
+    assert [gate.name for gate in gates] == report.sites[0].replaced_by == ["act", "act_1"]
+    assert [tuple(gate.reduce_kernel.shape)[0] for gate in gates] == list(widths)
+    x = np.random.default_rng(0).normal(size=(2, 5, 5, 3)).astype("float32")
+    assert to_numpy(new(x)).shape == (2, 5, 5, widths[1])
+
+
 def test_unbuilt_sequential_model():
     model = keras.Sequential([keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)])
     new = keras_atac.clone_model(model, "arelu")

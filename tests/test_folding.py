@@ -76,6 +76,22 @@ def test_folded_model_equals_the_model_in_inference(build):
         assert sum(isinstance(layer, folded_unit) for layer in all_layers(folded)) == count
 
 
+@pytest.mark.parametrize("shape", [(8, 6, 8), (8, 8, 6), (8, 8)])
+def test_channels_first_xunit_folds_exactly_when_width_or_height_equals_channels(shape):
+    """(C, H, W) maps with W == C (and H == C): Keras's TensorFlow backend adds a
+    channels-first depthwise bias along the width when W == C, so the folded xUnit differed
+    from the original by up to 3 there (only TensorFlow had the defect)."""
+    model = keras.Sequential(
+        [keras.Input(shape), XUnit(kernel_size=3, data_format="channels_first")]
+    )
+    randomize(model)
+    x = np.random.default_rng(4).normal(size=(2, *shape)).astype("float32")
+    folded = keras_atac.fold_batchnorm(model)
+    np.testing.assert_allclose(
+        to_numpy(folded(x)), to_numpy(model(x, training=False)), rtol=1e-5, atol=1e-6
+    )
+
+
 def test_folded_model_has_no_batch_norm_statistics_in_its_units():
     model = sequential_model()
     folded = keras_atac.fold_batchnorm(model)
@@ -146,6 +162,34 @@ def test_rejects_a_subclassed_model():
         keras_atac.fold_batchnorm(model)
     with pytest.raises(TypeError, match="ATAC"):
         keras_atac.fold_batchnorm(ATAC())
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class GatedBlock(keras.Model):
+    """A subclassed model with an ATAC unit inside, for nesting in a Functional model."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.gate = ATAC(name="hidden_gate")
+
+    def call(self, inputs):
+        return self.gate(inputs)
+
+
+def test_warns_about_units_inside_a_nested_subclassed_model():
+    """ATAC inside a nested subclassed model cannot be folded: a warning names it (the model
+    was returned silently unfolded on TensorFlow), and the copy still computes the model."""
+    inputs = keras.Input((4, 4, 8))
+    outputs = ATAC(name="outer_gate")(GatedBlock(name="block")(inputs))
+    model = keras.Model(inputs, outputs)
+    randomize(model)
+    with pytest.warns(UserWarning, match="'block' of type GatedBlock.*'hidden_gate'"):
+        folded = keras_atac.fold_batchnorm(model)
+    assert isinstance(folded.get_layer("outer_gate"), FoldedATAC)
+    x = np.random.default_rng(5).normal(size=(2, 4, 4, 8)).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(folded(x)), to_numpy(model(x, training=False)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_rejects_an_unbuilt_model():

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.layers import input_checks, layer_utils
 
 CONTEXTS = ("local", "global")
 
@@ -18,17 +18,6 @@ def msra_prelu_initializer():
     return keras.initializers.VarianceScaling(
         scale=2.0 / (1.0 + 0.25**2), mode="fan_avg", distribution="untruncated_normal"
     )
-
-
-def gate_dtype_policy(layer):
-    """The dtype policy of an ATAC gate: float32 under float16 compute, else the layer's own.
-
-    float16's range (largest value 65504) is too small for the un-normalised pointwise sums of
-    large activations; bfloat16 has float32's range.
-    """
-    if layer.compute_dtype == "float16":
-        return keras.DTypePolicy("float32")
-    return layer.dtype_policy
 
 
 def pointwise(x, kernel, data_format):
@@ -65,9 +54,9 @@ class ATAC(keras.layers.Layer):
       channel broadcast over space: an SE-style gate used as the activation (the "SENet" curves
       of the paper's attention-network figure). The parameter counts are the same.
 
-    Under the `mixed_float16` policy the gate is computed in float32, because the un-normalised
-    pointwise sums of large activations overflow float16 (largest value 65504); bfloat16 has the
-    range of float32, so `mixed_bfloat16` computes the gate in bfloat16.
+    Under float16 and bfloat16 policies the gate is computed in float32 (kernels included) and
+    cast back: the un-normalised pointwise sums of large activations overflow float16 (largest
+    value 65504), and bfloat16's 8 significant bits lose the gate's logit to cancellation.
 
     Args:
         reduction: the channel reduction ratio `r` of the bottleneck (2 in every published run).
@@ -155,7 +144,7 @@ class ATAC(keras.layers.Layer):
             )
         axis = input_checks.channel_axis(self.data_format)
         self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
-        gate_policy = gate_dtype_policy(self)
+        gate_policy = layer_utils.sensitive_dtype_policy(self)
         self._gate_dtype = gate_policy.compute_dtype
 
         gate_shape = list(input_shape)
@@ -178,6 +167,8 @@ class ATAC(keras.layers.Layer):
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
+            # Read at full precision: under mixed_float16 the gate is computed in float32.
+            autocast=False,
         )
 
     def _batch_norm(self, name, axis, dtype):

@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
-from keras_atac.layers.atac import CONTEXTS, gate_dtype_policy, msra_prelu_initializer, pointwise
+from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.atac import CONTEXTS, msra_prelu_initializer, pointwise
 
 
 @keras_atac_export("keras_atac.layers.FoldedATAC")
@@ -28,8 +28,8 @@ class FoldedATAC(keras.layers.Layer):
 
     Parameters for `C` channels: `2*C*Ci + Ci + C` (the two kernels and biases), where
     `Ci = floor(C / reduction)`. The variants of ATAC are kept: `use_inner_relu=False` and
-    `context="global"` (pooled context, one gate per channel). Under `mixed_float16` the gate
-    is computed in float32, as in ATAC.
+    `context="global"` (pooled context, one gate per channel). Under float16 and bfloat16
+    policies the gate is computed in float32, as in ATAC.
 
     Args:
         reduction: the channel reduction ratio `r` of the bottleneck, as in ATAC.
@@ -99,11 +99,7 @@ class FoldedATAC(keras.layers.Layer):
                 f"must be at most {channels}. Received: reduction={self.reduction}"
             )
         self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
-        self._gate_dtype = gate_dtype_policy(self).compute_dtype
-        # Broadcasts a bias over the batch and spatial axes of a channels-first input.
-        self._bias_shape = (
-            (-1,) if self.data_format == "channels_last" else (-1,) + (1,) * (len(input_shape) - 2)
-        )
+        self._gate_dtype = layer_utils.sensitive_dtype_policy(self).compute_dtype
         self.reduce_kernel = self._add("reduce_kernel", (channels, inner_channels), "kernel")
         self.reduce_bias = self._add("reduce_bias", (inner_channels,), "bias")
         self.expand_kernel = self._add("expand_kernel", (inner_channels, channels), "kernel")
@@ -116,11 +112,14 @@ class FoldedATAC(keras.layers.Layer):
             initializer=getattr(self, f"{kind}_initializer"),
             regularizer=getattr(self, f"{kind}_regularizer"),
             constraint=getattr(self, f"{kind}_constraint"),
+            # Read at full precision: under mixed_float16 the gate is computed in float32.
+            autocast=False,
         )
 
     def _affine(self, x, kernel, bias):
-        bias = ops.reshape(ops.cast(bias, x.dtype), self._bias_shape)
-        return pointwise(x, kernel, self.data_format) + bias
+        return layer_utils.add_channel_bias(
+            pointwise(x, kernel, self.data_format), bias, self.data_format
+        )
 
     def gate(self, inputs):
         """The gate `G(inputs)`, in (0, 1), in the gate's compute dtype (as `ATAC.gate`)."""

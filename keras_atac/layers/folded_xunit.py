@@ -105,7 +105,8 @@ class FoldedXUnit(keras.layers.Layer):
             )
             for kind in ("scale", "offset")
         )
-        self.depthwise = layer_utils.DEPTHWISE_CONVOLUTIONS[self._rank - 2](
+        # Not Keras's own layer: it adds a channels-first bias along the width when W == C.
+        self.depthwise = layer_utils.BIASED_DEPTHWISE_CONVOLUTIONS[self._rank - 2](
             kernel_size=self.kernel_size,
             padding="same",
             depthwise_initializer=self.depthwise_initializer,
@@ -122,9 +123,7 @@ class FoldedXUnit(keras.layers.Layer):
 
     def _per_channel(self, weight):
         value = layer_utils.weight_value(weight, self._gate_dtype)
-        if self.data_format == "channels_first":
-            value = ops.reshape(value, (-1,) + (1,) * (self._rank - 2))
-        return value
+        return layer_utils.to_channel_map(value, self._rank, self.data_format)
 
     def call(self, inputs):
         inputs = input_checks.floating_inputs(self, inputs)

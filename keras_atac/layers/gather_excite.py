@@ -35,8 +35,9 @@ class GatherExcite(keras.layers.Layer):
       `inner_activation` between them. (`use_mlp` also works without `extra_params`.)
 
     `gate` is the sigmoid by default. For an integer extent the gate map, of spatial size
-    `ceil(H / e)`, is upsampled to the input size by nearest neighbours: position `i` takes
-    gathered cell `floor(i / e)`, the cell whose window is centred on its block.
+    `G = ceil(H / e)`, is upsampled to the input size by nearest neighbours as in timm's
+    reference (`F.interpolate(..., mode="nearest")`): position `i` takes gathered cell
+    `floor(i * G / H)`, which is `floor(i / e)` when `H` is a multiple of `e`.
 
     Parameters for `C` channels and an `H x W` map: GE-θ⁻ none; GE-θ global `H*W*C + 2*C`
     trainable and `2*C` non-trainable, GE-θ with extent `2**n` `n * (9*C + 2*C)` trainable and
@@ -175,9 +176,12 @@ class GatherExcite(keras.layers.Layer):
         num_convs = 1 if learned_global else self.extent.bit_length() - 1
         axis = input_checks.channel_axis(self.data_format)
         for i in range(num_convs):
-            # For the global extent the convolution holds the kernel (its path, initializer,
-            # regularizer and constraint); `_global_weighted_sum` applies it.
-            conv = layer_utils.DEPTHWISE_CONVOLUTIONS[len(spatial_shape)](
+            # For the global extent the convolution is computed as a weighted sum (see
+            # `_MapSizedGather`).
+            convolutions = (
+                _MAP_SIZED_GATHERS if learned_global else layer_utils.DEPTHWISE_CONVOLUTIONS
+            )
+            conv = convolutions[len(spatial_shape)](
                 kernel_size=spatial_shape if learned_global else 3,
                 strides=1 if learned_global else 2,
                 padding="valid",
@@ -242,22 +246,11 @@ class GatherExcite(keras.layers.Layer):
         counts = ops.average_pool(self._pad(ones, e - 1), window, e, "valid", self.data_format)
         return sums / counts
 
-    def _global_weighted_sum(self, x, conv):
-        """GE-θ's global gather: a depthwise kernel as large as the map, with valid padding,
-        is one weighted sum over the positions per channel. Computed as that sum (an
-        elementwise product and a reduction) rather than as a convolution: XLA's CPU
-        convolution is 10³ times slower on a map-sized kernel, and its gradient more so."""
-        kernel = ops.cast(conv.kernel, x.dtype)  # spatial + (channels, 1)
-        kernel = ops.squeeze(kernel, axis=-1)
-        if self.data_format == "channels_first":
-            kernel = ops.moveaxis(kernel, -1, 0)
-        return ops.sum(x * kernel, axis=self._spatial_axes, keepdims=True)
-
     def _gather(self, x, training):
         if self.extra_params:
             for i, (conv, norm) in enumerate(zip(self.gather_convs, self.gather_norms)):
                 if self.extent == GLOBAL:
-                    x = norm(self._global_weighted_sum(x, conv), training=training)
+                    x = norm(conv(x), training=training)
                     continue
                 x = norm(conv(self._pad(x, 1)), training=training)
                 if i < len(self.gather_activations):
@@ -281,9 +274,11 @@ class GatherExcite(keras.layers.Layer):
             context = self._mlp(context)
         gate = self.gate(context)
         if self.extent != GLOBAL:
-            input_shape = ops.shape(inputs)
+            input_shape, gate_shape = ops.shape(inputs), ops.shape(gate)
             for a in self._spatial_axes:
-                gate = ops.take(gate, ops.arange(input_shape[a]) // self.extent, axis=a)
+                # PyTorch's nearest rule, in integers: source cell floor(i * G / H).
+                cells = ops.arange(input_shape[a]) * gate_shape[a] // input_shape[a]
+                gate = ops.take(gate, cells, axis=a)
         return inputs * ops.cast(gate, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
@@ -314,6 +309,37 @@ class GatherExcite(keras.layers.Layer):
             }
         )
         return config
+
+
+class _MapSizedGather:
+    """GE-θ's global gather: a depthwise kernel as large as the map, with valid padding, is
+    one weighted sum over the positions per channel.
+
+    Computed as that sum (an elementwise product and a reduction) rather than as a
+    convolution: XLA's CPU convolution is 10³ times slower on a map-sized kernel, and its
+    gradient more so. A sublayer (not a function of `GatherExcite`) so that its kernel is read
+    under its own float32 policy, not autocast to GatherExcite's 16-bit compute dtype.
+    """
+
+    def call(self, inputs):
+        kernel = ops.squeeze(ops.cast(self.kernel, inputs.dtype), axis=-1)  # spatial + (C,)
+        if self.data_format == "channels_first":
+            kernel = ops.moveaxis(kernel, -1, 0)
+        axes = input_checks.spatial_axes(len(inputs.shape), self.data_format)
+        return ops.sum(inputs * kernel, axis=axes, keepdims=True)
+
+
+# Named as Keras's classes on purpose: `.keras` files store the layers of a list such as
+# `gather_convs` under their class names, so files saved with Keras's depthwise layers load.
+class DepthwiseConv1D(_MapSizedGather, keras.layers.DepthwiseConv1D):
+    pass
+
+
+class DepthwiseConv2D(_MapSizedGather, keras.layers.DepthwiseConv2D):
+    pass
+
+
+_MAP_SIZED_GATHERS = {1: DepthwiseConv1D, 2: DepthwiseConv2D}
 
 
 def _check_extent(extent, extra_params):

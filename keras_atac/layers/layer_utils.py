@@ -41,6 +41,71 @@ def to_channel_map(values, rank, data_format):
     return values
 
 
+def add_channel_bias(x, bias, data_format):
+    """`x` plus a per-channel `(C,)` bias or offset, broadcast over the batch and spatial axes.
+
+    Written with the `+` operator, not `ops.add`: Keras's TensorFlow backend turns `ops.add`
+    of a bias-shaped tensor into `tf.nn.bias_add` and takes the layout from the shapes, so a
+    `(1, C, 1, 1)` bias added to an `(N, C, H, W)` map with `W == C` is added along the width
+    (this is what a Keras `Conv*D(use_bias=True, data_format="channels_first")` does).
+    """
+    return x + to_channel_map(weight_value(bias, x.dtype), len(x.shape), data_format)
+
+
+class _BiasSafeConvolution:
+    """Mixin for Keras convolution layers: the bias added by `add_channel_bias`.
+
+    The same weights and configuration as the Keras layer; the result differs only on the
+    TensorFlow backend, for channels-first maps whose last spatial size equals the number of
+    filters, where the Keras layer adds its bias along that axis.
+    """
+
+    def call(self, inputs):
+        outputs = self.convolution_op(inputs, self.kernel)
+        if self.use_bias:
+            outputs = add_channel_bias(outputs, self.bias, self.data_format)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+
+class _DepthwiseOperation:
+    """The convolution of a Keras depthwise layer, as `convolution_op` (which Keras's depthwise
+    layers do not have)."""
+
+    def convolution_op(self, inputs, kernel):
+        return ops.depthwise_conv(
+            inputs,
+            kernel,
+            strides=self.strides,
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
+            data_format=self.data_format,
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_atac")
+class BiasSafeConv2D(_BiasSafeConvolution, keras.layers.Conv2D):
+    """`keras.layers.Conv2D` with a correct channels-first bias (see `add_channel_bias`); the
+    host networks use it for their convolutions with a bias."""
+
+
+class BiasSafeDepthwiseConv1D(
+    _BiasSafeConvolution, _DepthwiseOperation, keras.layers.DepthwiseConv1D
+):
+    """`keras.layers.DepthwiseConv1D` with a correct channels-first bias."""
+
+
+class BiasSafeDepthwiseConv2D(
+    _BiasSafeConvolution, _DepthwiseOperation, keras.layers.DepthwiseConv2D
+):
+    """`keras.layers.DepthwiseConv2D` with a correct channels-first bias."""
+
+
+# Depthwise convolutions with a bias, by number of spatial axes.
+BIASED_DEPTHWISE_CONVOLUTIONS = {1: BiasSafeDepthwiseConv1D, 2: BiasSafeDepthwiseConv2D}
+
+
 def dense_sublayer(layer, units, name, dtype):
     """A `Dense` sublayer of `layer` with its `kernel_*` and `bias_*` initializers,
     regularizers and constraints."""

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.layers import input_checks, layer_utils
 from keras_atac.models import model_utils
 
 KEY_SOURCES = ("current", "previous")
@@ -371,6 +371,8 @@ class _Projection(keras.layers.Layer):
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
+            # Read at full precision: the projections are computed in float32.
+            autocast=False,
         )
 
     def get_config(self):
@@ -394,10 +396,12 @@ class _Query(_Projection):
         self.kernel = self._build_kernel("query_kernel", input_shape)
 
     def call(self, inputs):
-        kernel = ops.cast(self.kernel, inputs.dtype)
+        # In float32, as the package's gates: sums of raw pixels overflow float16.
+        inputs = ops.cast(inputs, "float32")
+        kernel = ops.cast(self.kernel, "float32")
         if self._rank == 2:
             # Units are the positions: mean_c x_c W_q[c].
-            return ops.matmul(inputs, kernel) / ops.cast(ops.shape(kernel)[0], inputs.dtype)
+            return ops.matmul(inputs, kernel) / ops.cast(ops.shape(kernel)[0], "float32")
         return ops.matmul(ops.mean(inputs, axis=self._spatial_axes), kernel)
 
     def compute_output_shape(self, input_shape):
@@ -433,11 +437,15 @@ class _Agreement(_Projection):
             initializer=self.alpha_initializer,
             regularizer=self.alpha_regularizer,
             constraint=self.alpha_constraint,
+            autocast=False,
         )
 
     def call(self, inputs):
         x, keys, query = inputs
-        kernel = ops.cast(self.kernel, keys.dtype)
+        # The agreement in float32, as the package's gates: under mixed_float16 the products
+        # k . q (and the cosine's norms) of inputs such as raw 0-255 pixels overflow float16.
+        keys, query = ops.cast(keys, "float32"), ops.cast(query, "float32")
+        kernel = ops.cast(self.kernel, "float32")
         if self._rank == 2:
             # Unit c's key is its activation times its own vector: (batch, units, key_dim).
             keys = keys[:, :, None] * kernel
@@ -450,8 +458,8 @@ class _Agreement(_Projection):
             agreement = agreement / ops.maximum(norms, 1e-6)
         if self._rank > 2:
             agreement = ops.expand_dims(agreement, self._axis)
-        alpha = ops.cast(ops.convert_to_tensor(self.alpha), x.dtype)
-        return x * (1.0 + alpha * ops.cast(agreement, x.dtype))
+        alpha = ops.cast(ops.convert_to_tensor(self.alpha), "float32")
+        return x * ops.cast(1.0 + alpha * agreement, x.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
@@ -524,7 +532,7 @@ def gattanet_toy_cnn(
     inputs = keras.Input(shape)
     x = inputs
     for index, filters in enumerate(TOY_FILTERS, start=1):
-        x = keras.layers.Conv2D(
+        x = layer_utils.BiasSafeConv2D(
             filters, 3, padding="same", data_format=data_format, name=f"block{index}_conv"
         )(x)
         x = keras.layers.BatchNormalization(axis=axis, name=f"block{index}_bn")(x)

@@ -3,7 +3,7 @@
 import keras
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.layers import input_checks, layer_utils
 from keras_atac.models import model_utils
 
 # (filters, kernel size) of the three blocks: 28x28 -> 12x12 -> 4x4 -> 1x1.
@@ -78,7 +78,7 @@ def conv_mnist(
     inputs = keras.Input(shape)
     x = inputs
     for index, (filters, kernel_size) in enumerate(BLOCKS, start=1):
-        x = keras.layers.Conv2D(
+        x = layer_utils.BiasSafeConv2D(
             filters, kernel_size, data_format=data_format, name=f"block{index}_conv"
         )(x)
         x = keras.layers.MaxPooling2D(2, data_format=data_format, name=f"block{index}_pool")(x)

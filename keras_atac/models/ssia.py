@@ -71,7 +71,8 @@ class SSIA(keras.Model):
         guidance_weight: the weight `lambda` of the guidance term, a number >= 0.
         normalization: `"l2"` or `"softmax"`, the normalisation `N` of the maps.
         distance: `"mse"` or `"kl"` (which needs `normalization="softmax"`).
-        p: the exponent in `mean_c |F|^p`, a positive number.
+        p: the exponent in `mean_c |F|^p`, a positive number. For `p < 1` the gradient at
+            exact zeros (infinite in theory) is taken as 0.
         interpolation: `"bilinear"` or `"nearest"`, how a teacher map is resized to its
             student's resolution.
         warmup_epochs: the number of first epochs without the guidance term, an integer >= 0.
@@ -203,8 +204,13 @@ class SSIA(keras.Model):
                 )
             teacher_map = self._attention_logits(features[teacher])
             if tuple(teacher_map.shape[1:3]) != size:
+                # The maps are (batch, height, width): resized as channels-last images of one
+                # channel, whatever the global `image_data_format()` says.
                 teacher_map = ops.image.resize(
-                    teacher_map[..., None], size, interpolation=self.interpolation
+                    teacher_map[..., None],
+                    size,
+                    interpolation=self.interpolation,
+                    data_format="channels_last",
                 )[..., 0]
             # Maps flattened over positions: (batch, height * width).
             student_map = ops.reshape(student_map, (-1, size[0] * size[1]))
@@ -213,12 +219,16 @@ class SSIA(keras.Model):
         return total
 
     def _attention_logits(self, features):
-        """mean_c |F|^p in float32, as (batch, height, width)."""
-        features = ops.cast(features, "float32")
-        return ops.mean(
-            ops.power(ops.abs(features), self.p),
-            axis=input_checks.channel_axis(self.data_format),
-        )
+        """mean_c |F|^p in float32, as (batch, height, width).
+
+        The derivative `p |F|^(p-1)` is infinite at exact zeros for `p < 1` (and post-ReLU
+        features are mostly zeros), so the power is taken of the nonzero values only: the
+        value at 0 is still 0, and its gradient there is 0, a subgradient of `|F|^p`.
+        """
+        magnitude = ops.abs(ops.cast(features, "float32"))
+        nonzero = magnitude > 0
+        powered = ops.where(nonzero, ops.power(ops.where(nonzero, magnitude, 1.0), self.p), 0.0)
+        return ops.mean(powered, axis=input_checks.channel_axis(self.data_format))
 
     def _normalize(self, maps):
         if self.normalization == "softmax":

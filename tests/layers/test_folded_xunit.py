@@ -36,6 +36,11 @@ class TestFoldedXUnit1D(TestFoldedXUnit):
         ((2, 4, 7), "channels_first", 5),
         ((2, 6, 5, 4), "channels_last", 3),
         ((2, 4, 6, 5), "channels_first", 9),
+        # W == C and H == C, where Keras's TensorFlow backend adds a channels-first bias along
+        # the width.
+        ((2, 4, 4), "channels_first", 3),
+        ((2, 4, 6, 4), "channels_first", 3),
+        ((2, 4, 4, 6), "channels_first", 3),
     ],
 )
 def test_matches_numpy_reference(shape, data_format, kernel_size):

@@ -54,9 +54,18 @@ def gather_excite_reference(x, weights, *, extent, extra_params, use_mlp, traini
         gathered = hidden @ weights["expand/kernel"] + weights["expand/bias"]
     gate = sigmoid(gathered)
     if extent != "global":
-        for a in spatial:  # nearest neighbour: position i takes cell floor(i / e)
-            gate = np.take(gate, np.arange(x.shape[a]) // extent, axis=a)
+        for a in spatial:
+            gate = np.take(gate, nearest_cells(gate.shape[a], x.shape[a]), axis=a)
     return np.moveaxis(x * gate, -1, axis)
+
+
+def nearest_cells(cells, size):
+    """The source cell of each output position in PyTorch's `F.interpolate(mode="nearest")`
+    (timm's upsampling of the gathered map): floor(i * scale) with the float32 scale
+    cells / size, clipped to the last cell."""
+    scale = np.float32(cells) / np.float32(size)
+    positions = np.floor(np.arange(size, dtype=np.float32) * scale).astype(int)
+    return np.minimum(positions, cells - 1)
 
 
 class TestGatherExciteThetaPlusExtent4(LayerTestCase):
@@ -111,6 +120,10 @@ class TestGatherExciteThetaGlobal(LayerTestCase):
         # A 2x2 gathered map with 2 bottleneck channels, where Keras's TensorFlow backend would
         # add a channels-first 1x1 convolution's bias along the width.
         ((2, 4, 6, 7), "channels_first", 4, True, True),
+        # Sizes that are not multiples of the extent, and W == C for channels-first.
+        ((2, 5, 7, 4), "channels_last", 4, False, False),
+        ((2, 4, 5, 4), "channels_first", 4, True, True),
+        ((2, 4, 4, 5), "channels_first", 3, False, False),
     ],
 )
 def test_matches_numpy_reference(shape, data_format, extent, extra_params, use_mlp):
@@ -138,6 +151,41 @@ def test_matches_numpy_reference(shape, data_format, extent, extra_params, use_m
         np.testing.assert_allclose(
             to_numpy(layer(x, training=training)), expected, rtol=1e-4, atol=1e-5
         )
+
+
+@pytest.mark.parametrize(
+    "size, extent, cells",
+    [
+        # Read off torch.nn.functional.interpolate(mode="nearest") from ceil(size / extent)
+        # cells; floor(i / extent) would give [0, 0, 0, 0, 1] and 7 + 7 -> 8 + 6 instead.
+        (5, 4, [0, 0, 0, 1, 1]),
+        (14, 8, [0] * 7 + [1] * 7),  # the 14x14 stage of ResNet-50 at extent 8
+        (10, 4, [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]),
+    ],
+)
+def test_upsampling_matches_pytorch_nearest_interpolation(size, extent, cells):
+    """Each position takes the gate of the cell PyTorch's nearest interpolation picks, also
+    when the map size is not a multiple of the extent (the last block is then shorter)."""
+    x = np.random.default_rng(2).uniform(1.0, 2.0, size=(2, size, 3, 4)).astype("float32")
+    gate = to_numpy(GatherExcite(extent=extent, gate_activation="linear")(x)) / x
+    gathered = average_gather_reference(x.astype("float64"), extent)
+    expected = np.take(np.take(gathered, cells, axis=1), nearest_cells(gathered.shape[2], 3), 2)
+    np.testing.assert_allclose(gate, expected, rtol=1e-5)
+
+
+def test_global_gather_kernel_is_read_at_full_precision():
+    """GE-θ's map-sized gather kernel under mixed_float16: a weighted sum whose terms cancel,
+    with weights that float16 rounds, is computed with the float32 weights (the kernel was
+    read autocast to float16 inside GatherExcite's call)."""
+    layer = GatherExcite(extra_params=True, gate_activation="linear", dtype="mixed_float16")
+    layer.build((1, 4, 4, 2))
+    # Half the weights 1 + 3 * 2**-12 (not a float16), half -1: the sum is 8 * 3 * 2**-12.
+    kernel = np.where(np.arange(16) % 2 == 0, 1.0 + 3 * 2.0**-12, -1.0).reshape(4, 4, 1, 1)
+    layer.gather_convs[0].kernel.assign(np.tile(kernel, (1, 1, 2, 1)).astype("float32"))
+    x = np.ones((1, 4, 4, 2), "float32")
+    gate = to_numpy(keras.ops.cast(layer(x, training=False), "float32"))
+    expected = 8 * 3 * 2.0**-12 / np.sqrt(1.0 + 1e-5)  # BatchNorm at its initial statistics
+    np.testing.assert_allclose(gate, expected, rtol=2e-3)
 
 
 def test_parameter_free_gather_runs_on_unknown_spatial_sizes():

@@ -22,6 +22,16 @@ def random_images(shape, seed=0):
     return np.random.default_rng(seed).uniform(0.0, 1.0, shape).astype("float32")
 
 
+def with_random_biases(model, seed=0):
+    """`model` with every bias drawn at random (Keras initializes biases at zero, which hides a
+    bias added along the wrong axis)."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        if weight.path.endswith("bias"):
+            weight.assign(rng.normal(0.0, 1.0, tuple(weight.shape)).astype("float32"))
+    return model
+
+
 def check_fit_step(model, x, num_classes):
     """One SGD step on a batch: finite loss and every trainable weight moves."""
     model.compile(

@@ -6,6 +6,7 @@ import pytest
 
 from keras_atac.models import GAttANet, cifar_resnet, gattanet_toy_cnn
 from tests.layer_test_case import parameter_count, to_numpy
+from tests.models.model_checks import check_channels_first_matches_channels_last, with_random_biases
 
 TAPS = ("conv1", "conv2", "dense")
 CHANNELS = 3 + 4 + 5  # of the tapped layers
@@ -268,6 +269,18 @@ def test_toy_cnn_channels_first():
     assert model.predict(images((2, 3, 8, 8)), verbose=0).shape == (2, 10)
 
 
+def test_toy_cnn_channels_first_matches_channels_last_when_width_equals_filters():
+    """32 columns into the first block's 32 filters (W == C, as on CIFAR-10 images), where
+    Keras's TensorFlow backend adds a channels-first bias along the width (only TensorFlow
+    had the defect; the check holds on every backend)."""
+
+    def build(data_format):
+        shape = (8, 32, 3) if data_format == "channels_last" else (3, 8, 32)
+        return with_random_biases(gattanet_toy_cnn(data_format=data_format, input_shape=shape))
+
+    check_channels_first_matches_channels_last(build, images((2, 8, 32, 3)))
+
+
 def test_default_layers_are_the_resnet_block_outputs():
     inputs = keras.Input((8, 8, 3))
     x = inputs
@@ -317,6 +330,21 @@ def test_trains_under_mixed_precision():
     randomize_attention(model)
     history = fit_step(model, images((4, 6, 6, 2)), learning_rate=0.01)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("agreement", ["dot", "cosine"])
+def test_mixed_float16_with_large_inputs_is_finite(agreement):
+    """Inputs up to 1e4 under mixed_float16: the keys, the agreement k . q and the cosine's
+    norms overflowed float16, so even the initial alpha = 0 gave NaN (0 * inf). Computed in
+    float32, alpha = 0 reproduces the backbone exactly."""
+    keras.config.set_dtype_policy("mixed_float16")
+    backbone = gattanet_toy_cnn(input_shape=(8, 8, 3))
+    keras.config.set_dtype_policy("float32")
+    model = GAttANet(backbone, agreement=agreement)
+    x = np.random.default_rng(5).uniform(0.0, 1e4, (2, 8, 8, 3)).astype("float32")
+    outputs = to_numpy(keras.ops.cast(model(x), "float32"))
+    assert np.all(np.isfinite(outputs))
+    np.testing.assert_array_equal(outputs, to_numpy(keras.ops.cast(backbone(x), "float32")))
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from tests.models.model_checks import (
     check_save_and_load,
     counts,
     random_images,
+    with_random_biases,
 )
 
 # Conv(1->10, 5x5), Conv(10->20, 5x5), Conv(20->40, 3x3) and Dense(40->10), all with biases.
@@ -83,6 +84,18 @@ def test_channels_first_matches_channels_last():
         random_images((2, 28, 28, 1)),
     )
     assert conv_mnist(data_format="channels_first").input.shape == (None, 1, 28, 28)
+
+
+def test_channels_first_matches_channels_last_when_width_equals_filters():
+    """52 columns give the second convolution 20 columns for its 20 filters (W == C), where
+    Keras's TensorFlow backend adds a channels-first bias along the width (only TensorFlow
+    had the defect; the check holds on every backend)."""
+
+    def build(data_format):
+        shape = (28, 52, 1) if data_format == "channels_last" else (1, 28, 52)
+        return with_random_biases(conv_mnist(data_format=data_format, input_shape=shape))
+
+    check_channels_first_matches_channels_last(build, random_images((2, 28, 52, 1)))
 
 
 def test_other_input_sizes_and_classes():

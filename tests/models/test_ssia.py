@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_atac.models import SSIA, cifar_resnet
+from tests.backend_utils import gradients
 from tests.layer_test_case import to_numpy
 
 PAIRS = (("act1", "act2"), ("act1", "act3"))
@@ -162,6 +163,53 @@ def test_training_loss_is_task_loss_plus_weighted_guidance(
     assert guidance > 1e-6
     np.testing.assert_allclose(history["guidance_loss"][0], guidance, rtol=1e-5)
     np.testing.assert_allclose(history["loss"][0], task + weight * guidance, rtol=1e-5)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("size", [2, 6])
+def test_guidance_ignores_the_global_data_format(global_channels_first, data_format, size):
+    """Under a global channels-first format, the teacher maps are still resized over their
+    own (height, width): `ops.image.resize` read the global format, and G was wrong (batch 2)
+    or raised (batch 6)."""
+    model = SSIA(small_backbone(data_format), PAIRS, data_format=data_format)
+    x, _ = batch(data_format, size)
+    features = features_of(model.backbone, ["act1", "act2", "act3"], x)
+    axis = -1 if data_format == "channels_last" else 1
+    expected = guidance_reference(features, PAIRS, "l2", "mse", "bilinear", axis)
+    np.testing.assert_allclose(to_numpy(model.guidance(features)), expected, rtol=1e-5)
+
+
+def test_p_below_one_has_finite_gradients_at_exact_zeros():
+    """|F|^p with p < 1 has an infinite derivative at 0, and post-ReLU taps are mostly exact
+    zeros: the gradient there is taken as 0, the value is unchanged."""
+    model = SSIA(small_backbone(), [("act1", "act2")], p=0.5)
+    rng = np.random.default_rng(3)
+    student = np.maximum(rng.normal(size=(2, 8, 8, 4)), 0.0).astype("float32")
+    teacher = np.maximum(rng.normal(size=(2, 4, 4, 6)), 0.0).astype("float32")
+    assert np.mean(student == 0) > 0.3
+
+    def guidance(student_features):
+        return model.guidance({"act1": student_features, "act2": teacher})
+
+    (gradient,) = gradients(guidance, student)
+    assert np.all(np.isfinite(gradient))
+    assert np.all(gradient[student == 0] == 0) and np.any(gradient != 0)
+    expected = guidance_reference(
+        {"act1": student, "act2": teacher}, [("act1", "act2")], "l2", "mse", "bilinear", p=0.5
+    )
+    np.testing.assert_allclose(to_numpy(guidance(student)), expected, rtol=1e-5)
+
+
+def test_p_below_one_trains_to_finite_weights():
+    """One `fit` epoch with p = 0.5 on post-ReLU taps keeps every weight finite (on TensorFlow
+    the infinite gradient at zeros made them non-finite)."""
+    model = SSIA(small_backbone(), PAIRS, p=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=LOSS)
+    x, y = batch()
+    history = model.fit(x, y, batch_size=3, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    for weight in model.backbone.weights:
+        assert np.all(np.isfinite(to_numpy(weight))), weight.path
 
 
 def test_teacher_gets_no_gradient_from_the_guidance_term():
