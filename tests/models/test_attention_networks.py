@@ -318,7 +318,5 @@ def test_count_macs_traverses_every_module(resnet20s, monkeypatch):
 def test_count_macs_of_se_networks(resnet20s):
     """SE's MACs are its two dense maps, 2 * C * floor(C / 16) per module (pooling and gating
     count zero, as ATAC's global gate does)."""
-    if SqueezeExcite not in macs._COUNTERS:
-        pytest.skip("no MAC rule for SqueezeExcite on this branch yet (issue 11 adds it)")
     se = sum(3 * 2 * width * (width // 16) for width in CIFAR_WIDTHS)
     assert count_macs(resnet20s["se"]) == count_macs(resnet20s[None]) + se
