@@ -9,15 +9,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
-import keras_atac  # noqa: E402  (imported here so that the freeze below covers it)
-
-# pytest-xdist runs one worker per core (scripts/test.sh): each worker gets its share of the
-# cores, so that the frameworks' thread pools do not compete across workers (PyTorch's OpenMP
-# threads stall when another process holds a core; see docs/installation.md). Set before any
-# operation starts the pools.
-_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-if _workers > 1:
-    keras_atac.threads.set_threads(max(1, (os.cpu_count() or 1) // _workers))
+import keras_atac  # noqa: E402, F401  (imported here so that the freeze below covers it)
 
 # The frameworks leave hundreds of thousands of long-lived objects behind their import; a full
 # garbage collection walks all of them (1-2 s with TensorFlow or PyTorch loaded). Freezing them

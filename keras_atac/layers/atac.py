@@ -57,6 +57,8 @@ class ATAC(keras.layers.Layer):
     Under float16 and bfloat16 policies the gate is computed in float32 (kernels included) and
     cast back: the un-normalised pointwise sums of large activations overflow float16 (largest
     value 65504), and bfloat16's 8 significant bits lose the gate's logit to cancellation.
+    The gate's two BatchNorms therefore hold float32 weights and statistics, also under a pure
+    `"bfloat16"` policy whose other variables are bfloat16.
 
     Args:
         reduction: the channel reduction ratio `r` of the bottleneck (2 in every published run).
