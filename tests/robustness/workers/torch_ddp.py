@@ -5,6 +5,7 @@ JSON, the loss of each step averaged over the processes, and whether the process
 identical weights. Run with KERAS_BACKEND=torch and the repository root on PYTHONPATH.
 """
 
+import gc
 import json
 import os
 import sys
@@ -49,6 +50,13 @@ def train(rank, port, results):
         loss = loss.detach()
         dist.all_reduce(loss, op=dist.ReduceOp.AVG)
         losses.append(float(loss))
+    # DDP's C++ Reducer holds the process group. If the Reducer is the last holder, its
+    # destructor (run with the GIL held) destroys the group and joins gloo's threads, which may
+    # still need the GIL to free the tensors of the last collective: the process hangs (about
+    # one run in three). Freed here, while the group is still registered, it destroys nothing;
+    # destroy_process_group below then frees the group without holding the GIL.
+    del ddp_model
+    gc.collect()
     trainable_identical = replicas_identical(model.trainable_weights)
     # DDP averages gradients but leaves other parameters alone, and Keras keeps BatchNorm
     # statistics as parameters without gradient (not torch buffers): each process has updated
