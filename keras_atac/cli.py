@@ -7,16 +7,21 @@
         --dataset cifar10
 
 Each run writes Keras's CSV log, a JSON summary and a plot; `compare` adds a Markdown table and
-one plot of all curves. Choose the backend with `KERAS_BACKEND` before running.
+one plot of all curves. Every run keeps a `keras.callbacks.BackupAndRestore` backup of its last
+finished epoch until it ends, so that the same command with `--resume` continues an interrupted
+run (and skips the finished runs of a `compare`). Choose the backend with `KERAS_BACKEND` before
+running.
 """
 
 import argparse
+import csv
 import dataclasses
 import functools
 import json
 import pathlib
 import re
 import shlex
+import shutil
 import sys
 import time
 
@@ -136,6 +141,15 @@ def _common_options():
         default=1,
         choices=(0, 1, 2),
         help="Keras's fit output: 0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the runs of an interrupted command (same options and --out): a run with "
+        "a summary.json is read back, not trained again; one with a backup/ folder continues "
+        "after its last finished epoch, with its weights, optimizer state and learning-rate "
+        "schedule, and sees a new seeded data order from there on (default: every run starts "
+        "afresh)",
     )
     threads.add_threads_argument(parser)
     return parser
@@ -294,13 +308,52 @@ def _describe(args, data):
     return f"{args.model} on {data.name}{labels}"
 
 
+def read_log(path):
+    """The epochs of a `keras.callbacks.CSVLogger` file as a `History`-like dict of lists.
+
+    A run interrupted between the CSV row of an epoch and its backup trains that epoch again
+    when resumed and appends a second row for it: the last row of each epoch is kept.
+    """
+    with open(path, newline="") as file:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
+    epochs = sorted(rows)
+    if epochs != list(range(len(epochs))):
+        raise ValueError(f"{path} does not hold consecutive epochs from 0: {epochs}")
+    columns = [key for key in (rows[0] if rows else {}) if key != "epoch"]
+    return {key: [float(rows[epoch][key]) for epoch in epochs] for key in columns}
+
+
+def _write_log(path, logs):
+    """Writes `logs` (a dict of per-epoch lists) as a CSVLogger file, one row per epoch."""
+    columns = sorted(logs)
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["epoch", *columns])
+        for epoch, values in enumerate(zip(*(logs[key] for key in columns))):
+            writer.writerow([epoch, *values])
+
+
 def run(args, activation, data, recipe, out, command, attention="none"):
     """Trains one network, with `attention` ("none" or a module name) in every block; writes
     `log.csv`, `summary.json` and `curves.png` to `out`.
 
+    With `args.resume`, a run that has a `summary.json` is read back instead of trained, and
+    one with a backup continues from it (`keras.callbacks.BackupAndRestore` restores the
+    weights, the optimizer and the epoch); the summary and the plot then cover every epoch.
+
     Returns:
-        `(summary, history)`: the JSON summary as a dict and the Keras `History`.
+        `(summary, logs)`: the JSON summary and the per-epoch logs (a dict of lists).
     """
+    summary_path, log_path, backup = out / "summary.json", out / "log.csv", out / "backup"
+    label = run_label(activation, attention)
+    if args.resume and summary_path.exists():
+        print(f"{label}: finished earlier, read back from {summary_path}", flush=True)
+        return json.loads(summary_path.read_text()), read_log(log_path)
+    if not (args.resume and log_path.exists()):
+        # BackupAndRestore would otherwise restore a stale backup into a fresh run.
+        shutil.rmtree(backup, ignore_errors=True)
+    resuming = backup.exists()
+    done = len(read_log(log_path)["loss"]) if resuming else 0
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     model = build_model(args, activation, data, attention)
@@ -311,19 +364,31 @@ def run(args, activation, data, recipe, out, command, attention="none"):
         f"{model.name} with {run_label(activation, attention)}: {trainable:,} trainable "
         "parameters, "
         f"{len(data.x_train):,} training images, {steps} steps per epoch, "
-        f"backend {keras.backend.backend()}",
+        f"backend {keras.backend.backend()}"
+        + (f"; resuming after epoch {done} of {recipe.epochs}" if resuming else ""),
         flush=True,
     )
     start = time.perf_counter()
-    history = model.fit(
-        data.train_dataset(batch_size=recipe.batch_size, seed=args.seed),
+    model.fit(
+        # A resumed pipeline would replay the first epochs' order: its seed moves on instead.
+        data.train_dataset(batch_size=recipe.batch_size, seed=args.seed + done),
         validation_data=data.test_dataset(batch_size=recipe.batch_size),
         epochs=recipe.epochs,
         # The pipeline shuffles; Keras warns when asked to shuffle a tf.data.Dataset.
         shuffle=False,
-        callbacks=[training.EpochTimer(), keras.callbacks.CSVLogger(out / "log.csv")],
+        # The backup comes after the CSV row of each epoch: interrupted between the two, the
+        # epoch is trained again and `read_log` keeps its second row.
+        callbacks=[
+            training.EpochTimer(),
+            keras.callbacks.CSVLogger(log_path, append=resuming),
+            keras.callbacks.BackupAndRestore(backup),
+        ],
         verbose=args.verbose,
     )
+    seconds = time.perf_counter() - start
+    logs = read_log(log_path)
+    if resuming:
+        _write_log(log_path, logs)
     summary = {
         "command": command,
         "model": args.model,
@@ -339,17 +404,19 @@ def run(args, activation, data, recipe, out, command, attention="none"):
         "seed": args.seed,
         "trainable_parameters": trainable,
         "parameters": model.count_params(),
-        **training.summarize_history(history),
-        "total_seconds": time.perf_counter() - start,
+        **training.summarize_history(logs),
+        # Over every epoch, also those of earlier, interrupted invocations.
+        "total_seconds": sum(logs["epoch_seconds"]),
+        "resumed_after_epoch": done if resuming else None,
+        "seconds_of_this_invocation": seconds,
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    label = run_label(activation, attention)
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     training.plot_curves(
-        {label: history}, out / "curves.png", title=f"{_describe(args, data)}, {label}"
+        {label: logs}, out / "curves.png", title=f"{_describe(args, data)}, {label}"
     )
-    return summary, history
+    return summary, logs
 
 
 RESULT_COLUMNS = [

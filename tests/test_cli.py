@@ -8,9 +8,10 @@ import sys
 import tomllib
 
 import keras
+import numpy as np
 import pytest
 
-from keras_atac import cli
+from keras_atac import cli, training
 from tests.data_utils import write_image_folder, write_npz
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -268,3 +269,105 @@ def test_bad_attention_options(capsys, argv, message):
         capsys, "train", "--model", "conv_mnist", "--dataset", "mnist", "--attention", "se"
     )
     assert code == 2 and "--attention needs a residual network" in err
+
+
+class Interrupted(Exception):
+    """Stands for a run killed in the middle (a session that ends, Ctrl-C)."""
+
+
+def test_resume_continues_an_interrupted_compare(tmp_path, capsys, mnist_npz, monkeypatch):
+    argv = [
+        "compare",
+        "--model", "conv_mnist",
+        "--activations", "relu,arelu",
+        "--dataset", "mnist",
+        "--data-dir", str(mnist_npz),
+        "--recipe", "atac_cifar",
+        "--epochs", "8",
+        "--batch-size", "10",
+        "--verbose", "0",
+        "--out", str(tmp_path / "cmp"),
+    ]  # fmt: skip
+    # The first network is stopped at the end of its 4th epoch, before that epoch's CSV row
+    # and backup: epochs 0-2 are logged and backed up, the second network has not started.
+    original_epoch_end = training.EpochTimer.on_epoch_end
+
+    def stop_in_epoch_3(self, epoch, logs=None):
+        if epoch == 3:
+            raise Interrupted
+        original_epoch_end(self, epoch, logs)
+
+    monkeypatch.setattr(training.EpochTimer, "on_epoch_end", stop_in_epoch_3)
+    with pytest.raises(Interrupted):
+        cli.main(argv)
+    relu = tmp_path / "cmp" / "relu"
+    assert (relu / "backup").is_dir() and not (relu / "summary.json").exists()
+    assert len(cli.read_log(relu / "log.csv")["loss"]) == 3
+    monkeypatch.setattr(training.EpochTimer, "on_epoch_end", original_epoch_end)
+
+    code, out, err = run_cli(capsys, *argv, "--resume")
+    assert code == 0, err
+    assert "resuming after epoch 3 of 8" in out
+    summaries = json.loads((tmp_path / "cmp" / "summary.json").read_text())
+    assert [s["resumed_after_epoch"] for s in summaries] == [3, None]
+    for summary, name in zip(summaries, ("relu", "arelu")):
+        assert summary["epochs"] == 8
+        logs = cli.read_log(tmp_path / "cmp" / name / "log.csv")
+        # The restored optimizer carries its step count: the drops of the ATAC recipe (x0.1
+        # after 75% and 87.5% of the 8 epochs) come at the same epochs as in one whole run.
+        np.testing.assert_allclose(logs["learning_rate"], [0.2] * 6 + [0.02, 0.002], rtol=1e-6)
+        assert summary["total_seconds"] == pytest.approx(sum(logs["epoch_seconds"]))
+        assert not (tmp_path / "cmp" / name / "backup").exists()
+    # One row per epoch, also for the epoch the interruption cut.
+    epochs = [line.split(",")[0] for line in (relu / "log.csv").read_text().splitlines()[1:]]
+    assert epochs == [str(epoch) for epoch in range(8)]
+
+    # Finished runs are read back, not trained again.
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(keras.Model, "fit", no_training)
+    code, out, err = run_cli(capsys, *argv, "--resume")
+    assert code == 0, err
+    assert out.count("finished earlier") == 2
+    assert json.loads((tmp_path / "cmp" / "summary.json").read_text()) == summaries
+
+
+def test_without_resume_a_backup_is_discarded(tmp_path, capsys, mnist_npz, monkeypatch):
+    argv = [
+        "train",
+        "--model", "conv_mnist",
+        "--dataset", "mnist",
+        "--data-dir", str(mnist_npz),
+        "--epochs", "3",
+        "--batch-size", "10",
+        "--verbose", "0",
+        "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    original_epoch_end = training.EpochTimer.on_epoch_end
+
+    def stop_in_epoch_2(self, epoch, logs=None):
+        if epoch == 2:
+            raise Interrupted
+        original_epoch_end(self, epoch, logs)
+
+    monkeypatch.setattr(training.EpochTimer, "on_epoch_end", stop_in_epoch_2)
+    with pytest.raises(Interrupted):
+        cli.main(argv)
+    monkeypatch.setattr(training.EpochTimer, "on_epoch_end", original_epoch_end)
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert "resuming" not in out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["resumed_after_epoch"] is None and summary["epochs"] == 3
+    assert len(cli.read_log(tmp_path / "run" / "log.csv")["loss"]) == 3
+
+
+def test_read_log_rejects_missing_epochs(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss\n0,1.0\n2,0.5\n")
+    with pytest.raises(ValueError, match=r"consecutive epochs from 0: \[0, 2\]"):
+        cli.read_log(path)
+    # A repeated epoch (trained again after an interruption) keeps its last row.
+    path.write_text("epoch,loss\n0,1.0\n1,0.7\n1,0.6\n")
+    assert cli.read_log(path) == {"loss": [1.0, 0.6]}
