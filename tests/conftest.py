@@ -17,6 +17,8 @@ import keras_atac  # noqa: E402, F401  (imported here so that the freeze below c
 gc.freeze()
 
 
+# tryfirst: xdist's own hook turns the markers into groups, so ours must run before it.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Keeps the tests that share an expensive module-scoped model on one xdist worker.
 

@@ -283,44 +283,45 @@ def test_resume_continues_an_interrupted_compare(tmp_path, capsys, mnist_npz, mo
         "--dataset", "mnist",
         "--data-dir", str(mnist_npz),
         "--recipe", "atac_cifar",
-        "--epochs", "8",
+        "--epochs", "4",
         "--batch-size", "10",
         "--verbose", "0",
         "--out", str(tmp_path / "cmp"),
     ]  # fmt: skip
-    # The first network is stopped at the end of its 4th epoch, before that epoch's CSV row
-    # and backup: epochs 0-2 are logged and backed up, the second network has not started.
+    # The first network is stopped at the end of its 3rd epoch, before that epoch's CSV row
+    # and backup: epochs 0-1 are logged and backed up, the second network has not started.
     original_epoch_end = training.EpochTimer.on_epoch_end
 
-    def stop_in_epoch_3(self, epoch, logs=None):
-        if epoch == 3:
+    def stop_in_epoch_2(self, epoch, logs=None):
+        if epoch == 2:
             raise Interrupted
         original_epoch_end(self, epoch, logs)
 
-    monkeypatch.setattr(training.EpochTimer, "on_epoch_end", stop_in_epoch_3)
+    monkeypatch.setattr(training.EpochTimer, "on_epoch_end", stop_in_epoch_2)
     with pytest.raises(Interrupted):
         cli.main(argv)
     relu = tmp_path / "cmp" / "relu"
     assert (relu / "backup").is_dir() and not (relu / "summary.json").exists()
-    assert len(cli.read_log(relu / "log.csv")["loss"]) == 3
+    assert len(cli.read_log(relu / "log.csv")["loss"]) == 2
     monkeypatch.setattr(training.EpochTimer, "on_epoch_end", original_epoch_end)
 
     code, out, err = run_cli(capsys, *argv, "--resume")
     assert code == 0, err
-    assert "resuming after epoch 3 of 8" in out
+    assert "resuming after epoch 2 of 4" in out
     summaries = json.loads((tmp_path / "cmp" / "summary.json").read_text())
-    assert [s["resumed_after_epoch"] for s in summaries] == [3, None]
+    assert [s["resumed_after_epoch"] for s in summaries] == [2, None]
     for summary, name in zip(summaries, ("relu", "arelu")):
-        assert summary["epochs"] == 8
+        assert summary["epochs"] == 4
         logs = cli.read_log(tmp_path / "cmp" / name / "log.csv")
-        # The restored optimizer carries its step count: the drops of the ATAC recipe (x0.1
-        # after 75% and 87.5% of the 8 epochs) come at the same epochs as in one whole run.
-        np.testing.assert_allclose(logs["learning_rate"], [0.2] * 6 + [0.02, 0.002], rtol=1e-6)
+        # The restored optimizer carries its step count: the ATAC recipe's two x0.1 drops
+        # (after floor(75%) and floor(87.5%) of the 4 epochs: both after epoch 3) come at
+        # the same epoch as in one whole run.
+        np.testing.assert_allclose(logs["learning_rate"], [0.2, 0.2, 0.2, 0.002], rtol=1e-6)
         assert summary["total_seconds"] == pytest.approx(sum(logs["epoch_seconds"]))
         assert not (tmp_path / "cmp" / name / "backup").exists()
     # One row per epoch, also for the epoch the interruption cut.
     epochs = [line.split(",")[0] for line in (relu / "log.csv").read_text().splitlines()[1:]]
-    assert epochs == [str(epoch) for epoch in range(8)]
+    assert epochs == [str(epoch) for epoch in range(4)]
 
     # Finished runs are read back, not trained again.
     def no_training(*args, **kwargs):
@@ -339,19 +340,19 @@ def test_without_resume_a_backup_is_discarded(tmp_path, capsys, mnist_npz, monke
         "--model", "conv_mnist",
         "--dataset", "mnist",
         "--data-dir", str(mnist_npz),
-        "--epochs", "3",
+        "--epochs", "2",
         "--batch-size", "10",
         "--verbose", "0",
         "--out", str(tmp_path / "run"),
     ]  # fmt: skip
     original_epoch_end = training.EpochTimer.on_epoch_end
 
-    def stop_in_epoch_2(self, epoch, logs=None):
-        if epoch == 2:
+    def stop_in_epoch_1(self, epoch, logs=None):
+        if epoch == 1:
             raise Interrupted
         original_epoch_end(self, epoch, logs)
 
-    monkeypatch.setattr(training.EpochTimer, "on_epoch_end", stop_in_epoch_2)
+    monkeypatch.setattr(training.EpochTimer, "on_epoch_end", stop_in_epoch_1)
     with pytest.raises(Interrupted):
         cli.main(argv)
     monkeypatch.setattr(training.EpochTimer, "on_epoch_end", original_epoch_end)
@@ -359,8 +360,8 @@ def test_without_resume_a_backup_is_discarded(tmp_path, capsys, mnist_npz, monke
     assert code == 0, err
     assert "resuming" not in out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["resumed_after_epoch"] is None and summary["epochs"] == 3
-    assert len(cli.read_log(tmp_path / "run" / "log.csv")["loss"]) == 3
+    assert summary["resumed_after_epoch"] is None and summary["epochs"] == 2
+    assert len(cli.read_log(tmp_path / "run" / "log.csv")["loss"]) == 2
 
 
 def test_read_log_rejects_missing_epochs(tmp_path):
