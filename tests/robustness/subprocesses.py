@@ -34,6 +34,10 @@ def run_worker(script, *args, backend=None, env=None, timeout=600):
         "KERAS_BACKEND": backend or keras.backend.backend(),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        # The worker shares the cores with the other pytest workers: OpenMP threads (PyTorch's
+        # above all) spin and stall on a busy core, so one torch worker took 73 s instead of
+        # about 15 s. The workers check results, not speed; one OpenMP thread each.
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
         **(env or {}),
     }
     # A session of its own, so that a timeout also ends the processes the worker started.

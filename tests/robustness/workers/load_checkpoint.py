@@ -21,6 +21,10 @@ def main(directory):
     backend = keras.backend.backend()
     inputs = np.load(directory / "inputs.npy")
     model = keras.saving.load_model(directory / "model.keras")
+    # The file keeps the saving backend's compile settings: from JAX, jit_compile=True, which
+    # PyTorch runs through torch.compile (a minute of tracing for this model on two cores).
+    # What is checked here is the loaded values, not the compiler: predict eagerly.
+    model.jit_compile = False
     np.savez(directory / f"{backend}_keras.npz", **model.predict(inputs, verbose=0))
     fresh = catalog.every_layer_model()
     fresh.load_weights(directory / "model.weights.h5")
