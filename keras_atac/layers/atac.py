@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 CONTEXTS = ("local", "global")
 
@@ -28,6 +29,8 @@ def pointwise(x, kernel, data_format):
     return ops.einsum("nc...,cd->nd...", x, kernel)
 
 
+@register("atac", aliases=("atac_local",))
+@register("atac_global", context="global")
 @keras_atac_export("keras_atac.layers.ATAC")
 class ATAC(keras.layers.Layer):
     """Attention as activation: a local channel-attention gate used in place of ReLU.

@@ -5,9 +5,11 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 from keras_atac.layers.squeeze_excite import SqueezeExcite
 
 
+@register("channel_attention", kind="attention")
 @keras_atac_export("keras_atac.layers.ChannelAttention")
 class ChannelAttention(SqueezeExcite):
     """The channel gate of CBAM: squeeze-and-excitation with average and max pooling.
@@ -46,6 +48,7 @@ class ChannelAttention(SqueezeExcite):
         return self._excite(self._pool(x, ops.mean)) + self._excite(self._pool(x, ops.max))
 
 
+@register("spatial_attention", kind="attention")
 @keras_atac_export("keras_atac.layers.SpatialAttention")
 class SpatialAttention(keras.layers.Layer):
     """The spatial gate of CBAM: a convolution over channel-pooled maps.
@@ -179,6 +182,7 @@ _CHANNEL_ARGUMENTS = (
 )
 
 
+@register("cbam", kind="attention")
 @keras_atac_export("keras_atac.layers.CBAM")
 class CBAM(keras.layers.Layer):
     """Convolutional block attention module: a channel gate, then a spatial gate.

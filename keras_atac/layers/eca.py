@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 # The constants of the paper's mapping from channels to kernel size.
 GAMMA = 2
@@ -24,6 +25,7 @@ def adaptive_kernel_size(channels):
     return t if t % 2 else t + 1
 
 
+@register("eca", kind="attention")
 @keras_atac_export("keras_atac.layers.ECA")
 class ECA(keras.layers.Layer):
     """Efficient channel attention: a channel gate from a 1-D convolution across channels.

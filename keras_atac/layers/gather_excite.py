@@ -7,10 +7,14 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 GLOBAL = "global"
 
 
+@register("ge", aliases=("gather_excite",), kind="attention")
+@register("ge_theta", extra_params=True)
+@register("ge_theta_plus", extra_params=True, use_mlp=True)
 @keras_atac_export("keras_atac.layers.GatherExcite")
 class GatherExcite(keras.layers.Layer):
     """Gather-Excite: a gate from context gathered over a spatial extent.

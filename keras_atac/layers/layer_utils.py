@@ -4,6 +4,8 @@ per-channel values broadcast against a feature map, and sublayers."""
 import keras
 from keras import ops
 
+from keras_atac.layers import registry
+
 # Keras convolution layers by number of spatial axes (Keras has no 3-D depthwise convolution).
 CONVOLUTIONS = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 DEPTHWISE_CONVOLUTIONS = {1: keras.layers.DepthwiseConv1D, 2: keras.layers.DepthwiseConv2D}
@@ -133,23 +135,19 @@ def activation_argument(argument, identifier):
         ValueError, TypeError: naming `argument` and the value received, for anything `get`
             rejects.
     """
-    # Imported here because the factory imports every layer module of the package.
-    from keras_atac.layers import factory
-
     try:
-        layer = factory.get(identifier)
+        if isinstance(identifier, str):
+            registry.layer_class(identifier)
+            return identifier
+        layer = registry.get(identifier)
     except (ValueError, TypeError) as error:
         raise type(error)(
             f"`{argument}` is not an activation that keras_atac.layers.get knows. "
             f"Received: {argument}={identifier!r}. {error}"
         ) from None
-    if isinstance(identifier, str):
-        return identifier
     return keras.saving.serialize_keras_object(layer)
 
 
 def activation_layer(identifier, dtype):
     """A new activation layer for an identifier checked by `activation_argument`."""
-    from keras_atac.layers import factory
-
-    return factory.get(identifier, dtype=dtype)
+    return registry.get(identifier, dtype=dtype)

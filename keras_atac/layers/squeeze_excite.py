@@ -5,8 +5,10 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 
+@register("se", aliases=("squeeze_excite",), kind="attention")
 @keras_atac_export("keras_atac.layers.SqueezeExcite")
 class SqueezeExcite(keras.layers.Layer):
     """Squeeze-and-excitation: a channel gate computed from globally pooled features.

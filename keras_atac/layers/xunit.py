@@ -5,8 +5,10 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 
+@register("xunit")
 @keras_atac_export("keras_atac.layers.XUnit")
 class XUnit(keras.layers.Layer):
     """xUnit: a spatial activation that gates each element by a Gaussian of its neighbourhood.
