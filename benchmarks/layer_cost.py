@@ -55,7 +55,7 @@ def package_layer_names():
     return [
         name
         for name in layers.names()
-        if type(layers.get(name)).__module__.startswith("keras_atac.")
+        if layers.layer_class(name).__module__.startswith("keras_atac.")
     ]
 
 

@@ -8,7 +8,6 @@ operations each need care. `clone_model` does it through `keras.models.clone_mod
 
 import dataclasses
 import fnmatch
-import functools
 import itertools
 import warnings
 
@@ -18,7 +17,7 @@ import keras
 from keras.src.models.functional import Functional
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import factory
+from keras_atac.layers import registry
 
 # The default `match`: the rectifier family. A `ReLU` layer is "relu", or "relu6" when it is
 # capped at 6 like MobileNetV2's `ReLU(6.0)`.
@@ -203,7 +202,7 @@ def clone_model(
             f"Received: model of type {type(model).__name__}"
         )
     try:
-        factory.get(activation)
+        registry.layer_class(activation)
     except (TypeError, ValueError) as error:
         raise type(error)(
             f"Invalid `activation`: {error} Received: activation={activation!r}"
@@ -350,7 +349,7 @@ class _Swapper:
         return clone
 
     def _new_activation(self, site_layer, site, base_name):
-        layer = factory.get(
+        layer = registry.get(
             self.activation, name=self._unique_name(base_name), dtype=site_layer.dtype_policy
         )
         layer.trainable = site_layer.trainable
@@ -446,31 +445,23 @@ def _is_graph_model(layer):
     return isinstance(layer, (keras.Sequential, Functional))
 
 
-@functools.cache
 def _standalone_layer_types():
-    """The layer classes that are an activation on their own: Keras's and the factory's."""
-    keras_types = (
-        keras.layers.Activation,
-        keras.layers.ReLU,
-        keras.layers.LeakyReLU,
-        keras.layers.ELU,
-        keras.layers.PReLU,
-        keras.layers.Softmax,
-    )
-    return tuple({*keras_types, *(type(factory.get(name)) for name in factory.names())})
+    """The layer classes that are an activation on their own: Keras's and the registry's."""
+    return (*registry.KERAS_ACTIVATION_LAYERS, *registry.layer_classes(include_keras=False))
 
 
 def _site_activation(layer):
     """`(activation name, embedded)` if `layer` applies an activation, else None."""
     if isinstance(layer, EMBEDDING_LAYERS):
-        name = factory.canonical_name(_function_name(layer.activation))
+        name = registry.canonical_name(_function_name(layer.activation))
         return None if name == "linear" else (name, True)
     if isinstance(layer, keras.layers.Activation):
-        return factory.canonical_name(_function_name(layer.activation)), False
+        return registry.canonical_name(_function_name(layer.activation)), False
     if isinstance(layer, keras.layers.ReLU):
         return ("relu6" if layer.max_value == 6 else "relu"), False
     if isinstance(layer, _standalone_layer_types()):
-        return factory.canonical_name(type(layer).__name__), False
+        name = registry.name_of(type(layer)) or registry.canonical_name(type(layer).__name__)
+        return name, False
     return None
 
 
@@ -496,14 +487,14 @@ def _activation_matcher(match):
             f"`match` names an unknown activation: {', '.join(map(repr, unknown))}. Use Keras "
             f"activation names or names of keras_atac.layers.names(). Received: match={match!r}"
         )
-    wanted = {factory.canonical_name(name) for name in names}
+    wanted = {registry.canonical_name(name) for name in names}
     return lambda layer, name: name in wanted
 
 
 def _is_known_activation(name):
-    canonical = factory.canonical_name(name)
-    layer_names = {factory.canonical_name(cls.__name__) for cls in _standalone_layer_types()}
-    if canonical in set(factory.names()) | layer_names:
+    canonical = registry.canonical_name(name)
+    layer_names = {registry.canonical_name(cls.__name__) for cls in _standalone_layer_types()}
+    if canonical in set(registry.names()) | layer_names:
         return True
     try:
         keras.activations.get(canonical)

@@ -288,7 +288,7 @@ def _recipe(args):
 def _check_options(args, activations, attentions):
     """Raises ValueError for options that would fail later, before any data is read."""
     for activation in activations:
-        layers.get(activation)
+        layers.layer_class(activation)
     if len(set(activations)) != len(activations):
         raise ValueError(f"an activation is listed twice: {','.join(activations)}")
     if not attentions or len(set(attentions)) != len(attentions):

@@ -5,8 +5,10 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 
+@register("apl")
 @keras_atac_export("keras_atac.layers.APL")
 class APL(keras.layers.Layer):
     """Adaptive piecewise linear unit: ReLU plus a sum of learnable hinges.

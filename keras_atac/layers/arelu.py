@@ -5,12 +5,14 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks
+from keras_atac.layers.registry import register
 
 # The reference clamps the learnable negative slope into this interval in the forward pass.
 ALPHA_MIN = 0.01
 ALPHA_MAX = 0.99
 
 
+@register("arelu")
 @keras_atac_export("keras_atac.layers.AReLU")
 class AReLU(keras.layers.Layer):
     """Attention-based ReLU: ReLU with two learnable, attention-derived slopes.

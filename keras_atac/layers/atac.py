@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import gating, input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 CONTEXTS = ("local", "global")
 
@@ -28,8 +29,10 @@ def pointwise(x, kernel, data_format):
     return ops.einsum("nc...,cd->nd...", x, kernel)
 
 
+@register("atac", aliases=("atac_local",))
+@register("atac_global", context="global")
 @keras_atac_export("keras_atac.layers.ATAC")
-class ATAC(keras.layers.Layer):
+class ATAC(gating.GatingLayer):
     """Attention as activation: a local channel-attention gate used in place of ReLU.
 
     An activation function and an attention gate both compute `x * G(x)`. ATAC uses as `G` a
@@ -128,11 +131,13 @@ class ATAC(keras.layers.Layer):
                 f"`synchronized` must be a bool. Received: synchronized={synchronized!r}"
             )
         self.synchronized = synchronized
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer if kernel_initializer is not None else msra_prelu_initializer()
+        layer_utils.set_weight_arguments(
+            self,
+            "kernel",
+            kernel_initializer if kernel_initializer is not None else msra_prelu_initializer(),
+            kernel_regularizer,
+            kernel_constraint,
         )
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.data_format = input_checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
@@ -146,8 +151,7 @@ class ATAC(keras.layers.Layer):
             )
         axis = input_checks.channel_axis(self.data_format)
         self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
-        gate_policy = layer_utils.sensitive_dtype_policy(self)
-        self._gate_dtype = gate_policy.compute_dtype
+        gate_policy = self.build_gate_policy()
 
         gate_shape = list(input_shape)
         for spatial_axis in self._spatial_axes if self.context == "global" else ():
@@ -190,9 +194,12 @@ class ATAC(keras.layers.Layer):
         It has the shape of `inputs` (for `context="global"`, size 1 on the spatial axes).
         With `training=True` the BatchNorms use, and update, batch statistics.
         """
-        context = ops.cast(inputs, self._gate_dtype)
+        return self.gate_values(ops.cast(inputs, self._gate_dtype), training=training)
+
+    def gate_values(self, x, training=None):
+        context = x
         if self.context == "global" and self._spatial_axes:
-            context = ops.mean(context, axis=self._spatial_axes, keepdims=True)
+            context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
         logits = pointwise(context, self.reduce_kernel, self.data_format)
         logits = self.reduce_norm(logits, training=training)
         if self.use_inner_relu:
@@ -200,13 +207,6 @@ class ATAC(keras.layers.Layer):
         logits = pointwise(logits, self.expand_kernel, self.data_format)
         logits = self.expand_norm(logits, training=training)
         return ops.sigmoid(logits)
-
-    def call(self, inputs, training=None):
-        inputs = input_checks.floating_inputs(self, inputs)
-        return inputs * ops.cast(self.gate(inputs, training=training), inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
     def get_config(self):
         config = super().get_config()
@@ -218,9 +218,7 @@ class ATAC(keras.layers.Layer):
                 "momentum": self.momentum,
                 "epsilon": self.epsilon,
                 "synchronized": self.synchronized,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                **layer_utils.weight_arguments_config(self, "kernel"),
                 "data_format": self.data_format,
             }
         )

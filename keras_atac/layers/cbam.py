@@ -4,10 +4,12 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import gating, input_checks, layer_utils
+from keras_atac.layers.registry import register
 from keras_atac.layers.squeeze_excite import SqueezeExcite
 
 
+@register("channel_attention", kind="attention")
 @keras_atac_export("keras_atac.layers.ChannelAttention")
 class ChannelAttention(SqueezeExcite):
     """The channel gate of CBAM: squeeze-and-excitation with average and max pooling.
@@ -46,8 +48,9 @@ class ChannelAttention(SqueezeExcite):
         return self._excite(self._pool(x, ops.mean)) + self._excite(self._pool(x, ops.max))
 
 
+@register("spatial_attention", kind="attention")
 @keras_atac_export("keras_atac.layers.SpatialAttention")
-class SpatialAttention(keras.layers.Layer):
+class SpatialAttention(gating.GatingLayer):
     """The spatial gate of CBAM: a convolution over channel-pooled maps.
 
         m = [max_c(x); mean_c(x)]                       two maps, pooled over the channels
@@ -100,9 +103,9 @@ class SpatialAttention(keras.layers.Layer):
         self.momentum = input_checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
         self.epsilon = input_checks.check_positive_number("epsilon", epsilon)
         self.gate_activation = layer_utils.activation_argument("gate_activation", gate_activation)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        layer_utils.set_weight_arguments(
+            self, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
+        )
         self.data_format = input_checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
@@ -110,8 +113,7 @@ class SpatialAttention(keras.layers.Layer):
         spatial_shape = tuple(
             input_shape[a] for a in input_checks.spatial_axes(len(input_shape), self.data_format)
         )
-        policy = layer_utils.sensitive_dtype_policy(self)
-        self._gate_dtype = policy.compute_dtype
+        policy = self.build_gate_policy()
         # The pooled maps are stacked channels-last whatever the data format: they are new
         # tensors, so the layout costs nothing.
         self.conv = layer_utils.CONVOLUTIONS[len(spatial_shape)](
@@ -134,18 +136,11 @@ class SpatialAttention(keras.layers.Layer):
         self.gate = layer_utils.activation_layer(self.gate_activation, policy)
         self.gate.build((None, *spatial_shape, 1))
 
-    def call(self, inputs, training=None):
-        inputs = input_checks.floating_inputs(self, inputs)
-        x = ops.cast(inputs, self._gate_dtype)
+    def gate_values(self, x, training=None):
         axis = input_checks.channel_axis(self.data_format)
         pooled = ops.stack([ops.max(x, axis=axis), ops.mean(x, axis=axis)], axis=-1)
         gate = self.gate(self.norm(self.conv(pooled), training=training))
-        if self.data_format == "channels_first":
-            gate = ops.moveaxis(gate, -1, 1)
-        return inputs * ops.cast(gate, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return ops.moveaxis(gate, -1, 1) if self.data_format == "channels_first" else gate
 
     def get_config(self):
         config = super().get_config()
@@ -155,9 +150,7 @@ class SpatialAttention(keras.layers.Layer):
                 "momentum": self.momentum,
                 "epsilon": self.epsilon,
                 "gate_activation": self.gate_activation,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                **layer_utils.weight_arguments_config(self, "kernel"),
                 "data_format": self.data_format,
             }
         )
@@ -179,6 +172,7 @@ _CHANNEL_ARGUMENTS = (
 )
 
 
+@register("cbam", kind="attention")
 @keras_atac_export("keras_atac.layers.CBAM")
 class CBAM(keras.layers.Layer):
     """Convolutional block attention module: a channel gate, then a spatial gate.

@@ -6,7 +6,8 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import gating, input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 # The constants of the paper's mapping from channels to kernel size.
 GAMMA = 2
@@ -24,8 +25,9 @@ def adaptive_kernel_size(channels):
     return t if t % 2 else t + 1
 
 
+@register("eca", kind="attention")
 @keras_atac_export("keras_atac.layers.ECA")
-class ECA(keras.layers.Layer):
+class ECA(gating.GatingLayer):
     """Efficient channel attention: a channel gate from a 1-D convolution across channels.
 
         s = GAP(x)                              (N, C)
@@ -79,16 +81,15 @@ class ECA(keras.layers.Layer):
             kernel_size = input_checks.check_odd_kernel_size("kernel_size", kernel_size)
         self.kernel_size = kernel_size
         self.gate_activation = layer_utils.activation_argument("gate_activation", gate_activation)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        layer_utils.set_weight_arguments(
+            self, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
+        )
         self.data_format = input_checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(self, input_shape, self.data_format)
         self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
-        policy = layer_utils.sensitive_dtype_policy(self)
-        self._gate_dtype = policy.compute_dtype
+        policy = self.build_gate_policy()
         kernel_size = self.kernel_size or adaptive_kernel_size(channels)
         # The pooled vector is read as a sequence of C steps with one feature; odd kernels make
         # "same" padding symmetric, (k - 1) / 2 zeros on each side as in the paper's code.
@@ -108,16 +109,10 @@ class ECA(keras.layers.Layer):
         self.gate = layer_utils.activation_layer(self.gate_activation, policy)
         self.gate.build((None, channels))
 
-    def call(self, inputs):
-        inputs = input_checks.floating_inputs(self, inputs)
-        x = ops.cast(inputs, self._gate_dtype)
+    def gate_values(self, x, training=None):
         pooled = ops.mean(x, axis=self._spatial_axes) if self._spatial_axes else x
         logits = ops.squeeze(self.conv(ops.expand_dims(pooled, -1)), -1)
-        gate = layer_utils.to_channel_map(self.gate(logits), len(inputs.shape), self.data_format)
-        return inputs * ops.cast(gate, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return layer_utils.to_channel_map(self.gate(logits), len(x.shape), self.data_format)
 
     def get_config(self):
         config = super().get_config()
@@ -125,9 +120,7 @@ class ECA(keras.layers.Layer):
             {
                 "kernel_size": self.kernel_size,
                 "gate_activation": self.gate_activation,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                **layer_utils.weight_arguments_config(self, "kernel"),
                 "data_format": self.data_format,
             }
         )

@@ -1,15 +1,14 @@
 """FoldedATAC: an ATAC unit whose BatchNorms are folded into its pointwise maps, for inference."""
 
-import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import gating, input_checks, layer_utils
 from keras_atac.layers.atac import CONTEXTS, msra_prelu_initializer, pointwise
 
 
 @keras_atac_export("keras_atac.layers.FoldedATAC")
-class FoldedATAC(keras.layers.Layer):
+class FoldedATAC(gating.GatingLayer):
     """ATAC for inference: its BatchNorms folded into the two pointwise maps as biases.
 
     At inference a BatchNorm is an affine map per channel,
@@ -79,14 +78,16 @@ class FoldedATAC(keras.layers.Layer):
                 f"`use_inner_relu` must be a bool. Received: use_inner_relu={use_inner_relu!r}"
             )
         self.use_inner_relu = use_inner_relu
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer if kernel_initializer is not None else msra_prelu_initializer()
+        layer_utils.set_weight_arguments(
+            self,
+            "kernel",
+            kernel_initializer if kernel_initializer is not None else msra_prelu_initializer(),
+            kernel_regularizer,
+            kernel_constraint,
         )
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        layer_utils.set_weight_arguments(
+            self, "bias", bias_initializer, bias_regularizer, bias_constraint
+        )
         self.data_format = input_checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
@@ -99,7 +100,7 @@ class FoldedATAC(keras.layers.Layer):
                 f"must be at most {channels}. Received: reduction={self.reduction}"
             )
         self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
-        self._gate_dtype = layer_utils.sensitive_dtype_policy(self).compute_dtype
+        self.build_gate_policy()
         self.reduce_kernel = self._add("reduce_kernel", (channels, inner_channels), "kernel")
         self.reduce_bias = self._add("reduce_bias", (inner_channels,), "bias")
         self.expand_kernel = self._add("expand_kernel", (inner_channels, channels), "kernel")
@@ -123,20 +124,16 @@ class FoldedATAC(keras.layers.Layer):
 
     def gate(self, inputs):
         """The gate `G(inputs)`, in (0, 1), in the gate's compute dtype (as `ATAC.gate`)."""
-        context = ops.cast(inputs, self._gate_dtype)
+        return self.gate_values(ops.cast(inputs, self._gate_dtype))
+
+    def gate_values(self, x, training=None):
+        context = x
         if self.context == "global" and self._spatial_axes:
-            context = ops.mean(context, axis=self._spatial_axes, keepdims=True)
+            context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
         logits = self._affine(context, self.reduce_kernel, self.reduce_bias)
         if self.use_inner_relu:
             logits = ops.relu(logits)
         return ops.sigmoid(self._affine(logits, self.expand_kernel, self.expand_bias))
-
-    def call(self, inputs):
-        inputs = input_checks.floating_inputs(self, inputs)
-        return inputs * ops.cast(self.gate(inputs), inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
     def get_config(self):
         config = super().get_config()
@@ -145,12 +142,7 @@ class FoldedATAC(keras.layers.Layer):
                 "reduction": self.reduction,
                 "context": self.context,
                 "use_inner_relu": self.use_inner_relu,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                **layer_utils.weight_arguments_config(self, "kernel", "bias"),
                 "data_format": self.data_format,
             }
         )

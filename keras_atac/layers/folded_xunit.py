@@ -1,14 +1,13 @@
 """FoldedXUnit: an xUnit whose BatchNorms are reduced to affine maps, for inference."""
 
-import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import gating, input_checks, layer_utils
 
 
 @keras_atac_export("keras_atac.layers.FoldedXUnit")
-class FoldedXUnit(keras.layers.Layer):
+class FoldedXUnit(gating.GatingLayer):
     """xUnit for inference: the BatchNorm after the depthwise convolution folded into it.
 
     At inference a BatchNorm is the affine map `BN(z) = s * z + o` per channel, with
@@ -75,23 +74,20 @@ class FoldedXUnit(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.kernel_size = input_checks.check_odd_kernel_size("kernel_size", kernel_size)
-        for kind, initializer, regularizer, constraint in (
+        for arguments in (
             ("scale", scale_initializer, scale_regularizer, scale_constraint),
             ("offset", offset_initializer, offset_regularizer, offset_constraint),
             ("depthwise", depthwise_initializer, depthwise_regularizer, depthwise_constraint),
             ("bias", bias_initializer, bias_regularizer, bias_constraint),
         ):
-            setattr(self, f"{kind}_initializer", keras.initializers.get(initializer))
-            setattr(self, f"{kind}_regularizer", keras.regularizers.get(regularizer))
-            setattr(self, f"{kind}_constraint", keras.constraints.get(constraint))
+            layer_utils.set_weight_arguments(self, *arguments)
         self.data_format = input_checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(
             self, input_shape, self.data_format, min_rank=3, max_rank=4
         )
-        policy = layer_utils.sensitive_dtype_policy(self)
-        self._gate_dtype = policy.compute_dtype
+        policy = self.build_gate_policy()
         self._rank = len(input_shape)
         self.scale, self.offset = (
             self.add_weight(
@@ -125,28 +121,15 @@ class FoldedXUnit(keras.layers.Layer):
         value = layer_utils.weight_value(weight, self._gate_dtype)
         return layer_utils.to_channel_map(value, self._rank, self.data_format)
 
-    def call(self, inputs):
-        inputs = input_checks.floating_inputs(self, inputs)
-        x = ops.cast(inputs, self._gate_dtype)
+    def gate_values(self, x, training=None):
         z = ops.relu(x * self._per_channel(self.scale) + self._per_channel(self.offset))
-        z = self.depthwise(z)
-        return inputs * ops.cast(ops.exp(-ops.square(z)), inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return ops.exp(-ops.square(self.depthwise(z)))
 
     def get_config(self):
         config = super().get_config()
         config["kernel_size"] = self.kernel_size
-        for kind in ("scale", "offset", "depthwise", "bias"):
-            config[f"{kind}_initializer"] = keras.initializers.serialize(
-                getattr(self, f"{kind}_initializer")
-            )
-            config[f"{kind}_regularizer"] = keras.regularizers.serialize(
-                getattr(self, f"{kind}_regularizer")
-            )
-            config[f"{kind}_constraint"] = keras.constraints.serialize(
-                getattr(self, f"{kind}_constraint")
-            )
+        config.update(
+            layer_utils.weight_arguments_config(self, "scale", "offset", "depthwise", "bias")
+        )
         config["data_format"] = self.data_format
         return config

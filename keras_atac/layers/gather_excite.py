@@ -6,13 +6,17 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import gating, input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 GLOBAL = "global"
 
 
+@register("ge", aliases=("gather_excite",), kind="attention")
+@register("ge_theta", extra_params=True)
+@register("ge_theta_plus", extra_params=True, use_mlp=True)
 @keras_atac_export("keras_atac.layers.GatherExcite")
-class GatherExcite(keras.layers.Layer):
+class GatherExcite(gating.GatingLayer):
     """Gather-Excite: a gate from context gathered over a spatial extent.
 
         g = gather_e(x)                        context over extent e (or the whole map)
@@ -113,15 +117,15 @@ class GatherExcite(keras.layers.Layer):
             "inner_activation", inner_activation
         )
         self.gate_activation = layer_utils.activation_argument("gate_activation", gate_activation)
-        self.depthwise_initializer = keras.initializers.get(depthwise_initializer)
-        self.depthwise_regularizer = keras.regularizers.get(depthwise_regularizer)
-        self.depthwise_constraint = keras.constraints.get(depthwise_constraint)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        layer_utils.set_weight_arguments(
+            self, "depthwise", depthwise_initializer, depthwise_regularizer, depthwise_constraint
+        )
+        layer_utils.set_weight_arguments(
+            self, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
+        )
+        layer_utils.set_weight_arguments(
+            self, "bias", bias_initializer, bias_regularizer, bias_constraint
+        )
         self.data_format = input_checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
@@ -141,8 +145,7 @@ class GatherExcite(keras.layers.Layer):
         inner_channels = (
             input_checks.reduced_channels(self, channels, self.reduction) if self.use_mlp else None
         )
-        policy = layer_utils.sensitive_dtype_policy(self)
-        self._gate_dtype = policy.compute_dtype
+        policy = self.build_gate_policy()
         self.gather_convs, self.gather_norms, self.gather_activations = [], [], []
         if self.extra_params:
             shape = self._build_learned_gather(tuple(input_shape), policy)
@@ -267,22 +270,18 @@ class GatherExcite(keras.layers.Layer):
         x = self.expand(self.inner(self.reduce(x)))
         return ops.moveaxis(x, -1, 1) if self.data_format == "channels_first" else x
 
-    def call(self, inputs, training=None):
-        inputs = input_checks.floating_inputs(self, inputs)
-        context = self._gather(ops.cast(inputs, self._gate_dtype), training)
+    def gate_values(self, x, training=None):
+        context = self._gather(x, training)
         if self.use_mlp:
             context = self._mlp(context)
         gate = self.gate(context)
         if self.extent != GLOBAL:
-            input_shape, gate_shape = ops.shape(inputs), ops.shape(gate)
+            input_shape, gate_shape = ops.shape(x), ops.shape(gate)
             for a in self._spatial_axes:
                 # PyTorch's nearest rule, in integers: source cell floor(i * G / H).
                 cells = ops.arange(input_shape[a]) * gate_shape[a] // input_shape[a]
                 gate = ops.take(gate, cells, axis=a)
-        return inputs * ops.cast(gate, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return gate
 
     def get_config(self):
         config = super().get_config()
@@ -296,15 +295,7 @@ class GatherExcite(keras.layers.Layer):
                 "epsilon": self.epsilon,
                 "inner_activation": self.inner_activation,
                 "gate_activation": self.gate_activation,
-                "depthwise_initializer": keras.initializers.serialize(self.depthwise_initializer),
-                "depthwise_regularizer": keras.regularizers.serialize(self.depthwise_regularizer),
-                "depthwise_constraint": keras.constraints.serialize(self.depthwise_constraint),
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                **layer_utils.weight_arguments_config(self, "depthwise", "kernel", "bias"),
                 "data_format": self.data_format,
             }
         )

@@ -4,6 +4,8 @@ per-channel values broadcast against a feature map, and sublayers."""
 import keras
 from keras import ops
 
+from keras_atac.layers import registry
+
 # Keras convolution layers by number of spatial axes (Keras has no 3-D depthwise convolution).
 CONVOLUTIONS = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 DEPTHWISE_CONVOLUTIONS = {1: keras.layers.DepthwiseConv1D, 2: keras.layers.DepthwiseConv2D}
@@ -15,10 +17,12 @@ def sensitive_dtype_policy(layer):
     As in Keras's `BatchNormalization`, float16 and bfloat16 computations are done in float32
     and cast back: float16's largest value is 65504, so sums and powers of large activations
     overflow it, and both 16-bit types lose most digits to cancellation. Other compute dtypes
-    (float32, float64) are kept.
+    (float32, float64) are kept. (Not `keras.backend.result_type(dtype, "float32")`: Keras
+    promotes float64 with float32 to float32.)
     """
-    dtype = keras.backend.result_type(layer.compute_dtype, "float32")
-    return layer.dtype_policy if dtype == layer.compute_dtype else keras.DTypePolicy(dtype)
+    if layer.compute_dtype in ("float16", "bfloat16"):
+        return keras.DTypePolicy("float32")
+    return layer.dtype_policy
 
 
 def weight_value(variable, dtype):
@@ -133,23 +137,43 @@ def activation_argument(argument, identifier):
         ValueError, TypeError: naming `argument` and the value received, for anything `get`
             rejects.
     """
-    # Imported here because the factory imports every layer module of the package.
-    from keras_atac.layers import factory
-
     try:
-        layer = factory.get(identifier)
+        if isinstance(identifier, str):
+            registry.layer_class(identifier)
+            return identifier
+        layer = registry.get(identifier)
     except (ValueError, TypeError) as error:
         raise type(error)(
             f"`{argument}` is not an activation that keras_atac.layers.get knows. "
             f"Received: {argument}={identifier!r}. {error}"
         ) from None
-    if isinstance(identifier, str):
-        return identifier
     return keras.saving.serialize_keras_object(layer)
 
 
 def activation_layer(identifier, dtype):
     """A new activation layer for an identifier checked by `activation_argument`."""
-    from keras_atac.layers import factory
+    return registry.get(identifier, dtype=dtype)
 
-    return factory.get(identifier, dtype=dtype)
+
+def set_weight_arguments(layer, kind, initializer, regularizer, constraint):
+    """Sets `layer.<kind>_initializer`, `_regularizer` and `_constraint` from the arguments."""
+    setattr(layer, f"{kind}_initializer", keras.initializers.get(initializer))
+    setattr(layer, f"{kind}_regularizer", keras.regularizers.get(regularizer))
+    setattr(layer, f"{kind}_constraint", keras.constraints.get(constraint))
+
+
+def weight_arguments_config(layer, *kinds):
+    """The `get_config` entries of the initializer, regularizer and constraint of each kind of
+    weight (`"kernel"`, `"bias"`, ...) of `layer`."""
+    config = {}
+    for kind in kinds:
+        config[f"{kind}_initializer"] = keras.initializers.serialize(
+            getattr(layer, f"{kind}_initializer")
+        )
+        config[f"{kind}_regularizer"] = keras.regularizers.serialize(
+            getattr(layer, f"{kind}_regularizer")
+        )
+        config[f"{kind}_constraint"] = keras.constraints.serialize(
+            getattr(layer, f"{kind}_constraint")
+        )
+    return config

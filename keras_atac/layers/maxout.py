@@ -5,8 +5,10 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks
+from keras_atac.layers.registry import register
 
 
+@register("maxout")
 @keras_atac_export("keras_atac.layers.Maxout")
 class Maxout(keras.layers.Layer):
     """Maxout: the maximum over each group of `pool_size` consecutive channels.

@@ -5,8 +5,10 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 
+@register("mixture")
 @keras_atac_export("keras_atac.layers.Mixture")
 class Mixture(keras.layers.Layer):
     """A learnable mixture of the identity and ReLU, with one scalar per layer.

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 # The "safe" PAU of degrees (5, 4) fitted to leaky ReLU (slope 0.01): the initial coefficients of
 # the reference implementation ("pade_optimized_leakyrelu").
@@ -21,6 +22,7 @@ NUMERATOR_DEGREE = len(LEAKY_RELU_NUMERATOR) - 1
 DENOMINATOR_DEGREE = len(LEAKY_RELU_DENOMINATOR)
 
 
+@register("pau")
 @keras_atac_export("keras_atac.layers.PAU")
 class PAU(keras.layers.Layer):
     """Padé activation unit: a learnable rational function with a pole-free denominator.

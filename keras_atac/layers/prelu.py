@@ -5,8 +5,10 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 
+@register("prelu")
 @keras_atac_export("keras_atac.layers.PReLU")
 class PReLU(keras.layers.Layer):
     """Parametric ReLU with a learnable negative slope per layer or per channel.

@@ -5,8 +5,10 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 
+@register("slaf")
 @keras_atac_export("keras_atac.layers.SLAF")
 class SLAF(keras.layers.Layer):
     """Self-learnable activation function: a polynomial with learnable coefficients.

@@ -1,14 +1,15 @@
 """Squeeze-and-excitation (Hu, Shen, Albanie, Sun and Wu, CVPR 2018 / TPAMI 2020)."""
 
-import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import gating, input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 
+@register("se", aliases=("squeeze_excite",), kind="attention")
 @keras_atac_export("keras_atac.layers.SqueezeExcite")
-class SqueezeExcite(keras.layers.Layer):
+class SqueezeExcite(gating.GatingLayer):
     """Squeeze-and-excitation: a channel gate computed from globally pooled features.
 
         s = GAP(x)                                   squeeze: (N, C)
@@ -69,20 +70,19 @@ class SqueezeExcite(keras.layers.Layer):
             "inner_activation", inner_activation
         )
         self.gate_activation = layer_utils.activation_argument("gate_activation", gate_activation)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        layer_utils.set_weight_arguments(
+            self, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
+        )
+        layer_utils.set_weight_arguments(
+            self, "bias", bias_initializer, bias_regularizer, bias_constraint
+        )
         self.data_format = input_checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(self, input_shape, self.data_format)
         inner_channels = input_checks.reduced_channels(self, channels, self.reduction)
         self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
-        policy = layer_utils.sensitive_dtype_policy(self)
-        self._gate_dtype = policy.compute_dtype
+        policy = self.build_gate_policy()
         self.reduce = layer_utils.dense_sublayer(self, inner_channels, "reduce", policy)
         self.reduce.build((None, channels))
         self.inner = layer_utils.activation_layer(self.inner_activation, policy)
@@ -104,14 +104,9 @@ class SqueezeExcite(keras.layers.Layer):
         """(N, C) logits of the gate from the feature map (CBAM's channel gate overrides it)."""
         return self._excite(self._pool(x, ops.mean))
 
-    def call(self, inputs):
-        inputs = input_checks.floating_inputs(self, inputs)
-        gate = self.gate(self._gate_logits(ops.cast(inputs, self._gate_dtype)))
-        gate = layer_utils.to_channel_map(gate, len(inputs.shape), self.data_format)
-        return inputs * ops.cast(gate, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+    def gate_values(self, x, training=None):
+        gate = self.gate(self._gate_logits(x))
+        return layer_utils.to_channel_map(gate, len(x.shape), self.data_format)
 
     def get_config(self):
         config = super().get_config()
@@ -120,12 +115,7 @@ class SqueezeExcite(keras.layers.Layer):
                 "reduction": self.reduction,
                 "inner_activation": self.inner_activation,
                 "gate_activation": self.gate_activation,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+                **layer_utils.weight_arguments_config(self, "kernel", "bias"),
                 "data_format": self.data_format,
             }
         )

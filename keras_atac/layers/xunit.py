@@ -4,11 +4,13 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import gating, input_checks, layer_utils
+from keras_atac.layers.registry import register
 
 
+@register("xunit")
 @keras_atac_export("keras_atac.layers.XUnit")
-class XUnit(keras.layers.Layer):
+class XUnit(gating.GatingLayer):
     """xUnit: a spatial activation that gates each element by a Gaussian of its neighbourhood.
 
         XUnit(x) = x * exp(-z**2),    z = BN2(DWConv_k(ReLU(BN1(x))))
@@ -68,15 +70,14 @@ class XUnit(keras.layers.Layer):
         self.kernel_size = input_checks.check_odd_kernel_size("kernel_size", kernel_size)
         self.momentum = input_checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
         self.epsilon = input_checks.check_positive_number("epsilon", epsilon)
-        self.depthwise_initializer = keras.initializers.get(depthwise_initializer)
-        self.depthwise_regularizer = keras.regularizers.get(depthwise_regularizer)
-        self.depthwise_constraint = keras.constraints.get(depthwise_constraint)
+        layer_utils.set_weight_arguments(
+            self, "depthwise", depthwise_initializer, depthwise_regularizer, depthwise_constraint
+        )
         self.data_format = input_checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         input_checks.check_channels(self, input_shape, self.data_format, min_rank=3, max_rank=4)
-        policy = layer_utils.sensitive_dtype_policy(self)
-        self._gate_dtype = policy.compute_dtype
+        policy = self.build_gate_policy()
         axis = input_checks.channel_axis(self.data_format)
         self.input_norm = keras.layers.BatchNormalization(
             axis=axis, momentum=self.momentum, epsilon=self.epsilon, dtype=policy, name="input_norm"
@@ -98,14 +99,10 @@ class XUnit(keras.layers.Layer):
         for sublayer in (self.input_norm, self.depthwise, self.gate_norm):
             sublayer.build(input_shape)
 
-    def call(self, inputs, training=None):
-        inputs = input_checks.floating_inputs(self, inputs)
-        z = self.input_norm(ops.cast(inputs, self._gate_dtype), training=training)
+    def gate_values(self, x, training=None):
+        z = self.input_norm(x, training=training)
         z = self.gate_norm(self.depthwise(ops.relu(z)), training=training)
-        return inputs * ops.cast(ops.exp(-ops.square(z)), inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return ops.exp(-ops.square(z))
 
     def get_config(self):
         config = super().get_config()
@@ -114,9 +111,7 @@ class XUnit(keras.layers.Layer):
                 "kernel_size": self.kernel_size,
                 "momentum": self.momentum,
                 "epsilon": self.epsilon,
-                "depthwise_initializer": keras.initializers.serialize(self.depthwise_initializer),
-                "depthwise_regularizer": keras.regularizers.serialize(self.depthwise_regularizer),
-                "depthwise_constraint": keras.constraints.serialize(self.depthwise_constraint),
+                **layer_utils.weight_arguments_config(self, "depthwise"),
                 "data_format": self.data_format,
             }
         )

@@ -6,7 +6,7 @@ import keras
 
 from keras_atac import layers as package_layers
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.layers import input_checks, registry
 from keras_atac.layers.input_checks import spatial_axes
 
 # Layer class -> function(layer) returning the MACs of one call. Looked up along the MRO, so a
@@ -173,12 +173,7 @@ def _atac_macs(layer):
 for _free in (
     keras.layers.InputLayer,
     keras.layers.BatchNormalization,
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Softmax,
+    *registry.KERAS_ACTIVATION_LAYERS,
     package_layers.AReLU,
     package_layers.APL,
     package_layers.Mixture,

@@ -4,7 +4,7 @@ import numbers
 
 import keras
 
-from keras_atac.layers import attention_names, get, is_attention
+from keras_atac.layers import registry
 from keras_atac.layers.atac import msra_prelu_initializer
 from keras_atac.layers.input_checks import channel_axis, check_positive_number
 
@@ -44,7 +44,7 @@ def _is_size(size):
 
 def check_activation(activation):
     """Raises for an identifier `keras_atac.layers.get` rejects, before anything is built."""
-    get(activation)
+    registry.layer_class(activation)
 
 
 def activation_layer(activation, data_format, name):
@@ -53,9 +53,9 @@ def activation_layer(activation, data_format, name):
     A layer that has a `data_format` (ATAC, the attention layers) is given the model's, so
     `activation="atac"` works in a channels-first model without further arguments.
     """
-    layer = get(activation, name=name)
+    layer = registry.get(activation, name=name)
     if layer.get_config().get("data_format", data_format) != data_format:
-        layer = get(layer, name=name, data_format=data_format)
+        layer = registry.get(layer, name=name, data_format=data_format)
     return layer
 
 
@@ -69,13 +69,13 @@ def check_attention(attention):
     if attention is None:
         return
     try:
-        layer = get(attention)
+        attention_class = registry.layer_class(attention)
     except (ValueError, TypeError):
-        layer = None
-    if layer is None or not is_attention(layer):
+        attention_class = None
+    if not registry.is_attention_class(attention_class):
         raise ValueError(
             "`attention` must be None or an attention module: one of "
-            f"{', '.join(attention_names())}, a layer or layer class registered with "
+            f"{', '.join(registry.attention_names())}, a layer or layer class registered with "
             "keras_atac.layers.register_attention, or its config dict. "
             f"Received: attention={attention!r}"
         )

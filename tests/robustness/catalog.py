@@ -23,10 +23,9 @@ def package_layers():
     """A dict from case name to a function `(**kwargs) -> new layer`, sorted by name."""
     cases = {}
     for name in layers.names():
-        layer_cls = type(layers.get(name))
-        if _is_package_layer(layer_cls):
+        if _is_package_layer(layers.layer_class(name)):
             cases[name] = functools.partial(layers.get, name)
-    made = {type(make()) for make in cases.values()}
+    made = set(layers.layer_classes())
     for path, symbol in EXPORTED.items():
         if (
             path.startswith("keras_atac.layers.")
