@@ -5,6 +5,7 @@
     keras-atac train --model cifar_resnet20 --mechanism ssia --dataset cifar10
     keras-atac compare --model cifar_resnet20 --activations relu --attentions none,se,cbam \
         --dataset cifar10
+    keras-atac report runs/seed0 runs/seed1 --out runs/report
 
 Each run writes Keras's CSV log, a JSON summary and a plot; `compare` adds a Markdown table and
 one plot of all curves. Every run keeps a `keras.callbacks.BackupAndRestore` backup of its last
@@ -156,7 +157,7 @@ def _common_options():
 
 
 def make_parser():
-    """The argument parser of `keras-atac` with its `train` and `compare` commands."""
+    """The argument parser of `keras-atac` with its `train`, `compare` and `report` commands."""
     epilog = EPILOG.format(
         activations=", ".join(layers.names(include_aliases=True)),
         attentions=", ".join(layers.attention_names()),
@@ -206,6 +207,21 @@ def make_parser():
         "--attentions",
         help="comma-separated attention modules, e.g. none,se,cbam: one network per activation "
         "and module (instead of the single --attention)",
+    )
+    report_parser = commands.add_parser(
+        "report",
+        help="pool finished runs over their seeds: mean and spread of each network's accuracy",
+        description="Read every single run's summary.json under the given folders (runs of "
+        "train or compare, e.g. one compare per seed), pool the runs of each network "
+        "(activation, attention module, mechanism) over their seeds, and write results.md "
+        "(mean and sample standard deviation per network, and every run), summary.json and "
+        "curves.png (every run) to --out. The runs must share model, data, epochs and recipe.",
+    )
+    report_parser.add_argument(
+        "runs", nargs="+", type=pathlib.Path, help="folders holding finished runs"
+    )
+    report_parser.add_argument(
+        "--out", type=pathlib.Path, required=True, help="output folder of the report"
     )
     return parser
 
@@ -360,6 +376,8 @@ def run(args, activation, data, recipe, out, command, attention="none"):
     steps = data.steps_per_epoch(recipe.batch_size)
     recipe.compile(model, steps_per_epoch=steps)
     trainable = sum(int(keras.ops.size(v)) for v in model.trainable_weights)
+    # Per image, at inference; a mechanism's wrapper (SSIA, GAttANet) has no MAC rule.
+    macs = models.count_macs(model) if args.mechanism == "none" else None
     print(
         f"{model.name} with {run_label(activation, attention)}: {trainable:,} trainable "
         "parameters, "
@@ -404,6 +422,8 @@ def run(args, activation, data, recipe, out, command, attention="none"):
         "seed": args.seed,
         "trainable_parameters": trainable,
         "parameters": model.count_params(),
+        "macs": macs,
+        "num_classes": args.num_classes or data.num_classes,
         **training.summarize_history(logs),
         # Over every epoch, also those of earlier, interrupted invocations.
         "total_seconds": sum(logs["epoch_seconds"]),
@@ -430,11 +450,124 @@ RESULT_COLUMNS = [
 ]
 
 
+AGGREGATE_COLUMNS = [
+    ("activation", "activation"),
+    ("attention", "attention"),
+    ("runs", "seeds"),
+    ("trainable_parameters", "trainable parameters"),
+    ("macs", "MACs"),
+    ("best_accuracy_mean", "best test accuracy, mean"),
+    ("best_accuracy_std", "std"),
+    ("final_accuracy_mean", "final test accuracy, mean"),
+    ("final_accuracy_std", "std"),
+    ("seconds_per_epoch", "seconds per epoch", ".1f"),
+]
+RUN_COLUMNS = [
+    ("activation", "activation"),
+    ("attention", "attention"),
+    ("seed", "seed"),
+    ("best_accuracy", "best test accuracy"),
+    ("best_epoch", "best epoch"),
+    ("final_accuracy", "final test accuracy"),
+    ("seconds_per_epoch", "seconds per epoch", ".1f"),
+]
+
+
+def _run_summaries(folders):
+    """`(folder, summary)` of every single run under `folders` (a `summary.json` holding one
+    run; those of `compare`, lists of runs, are skipped: their runs have their own)."""
+    found = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise ValueError(f"not a folder: {folder}")
+        for path in sorted(folder.rglob("summary.json")):
+            summary = json.loads(path.read_text())
+            if isinstance(summary, dict):
+                found.append((path.parent, summary))
+    if not found:
+        raise ValueError(f"no run summary.json under {', '.join(map(str, folders))}")
+    return found
+
+
+def _macs_of_run(summary):
+    """The MACs a run recorded or, for runs written before they were recorded, those of the
+    network rebuilt from the summary (None for a mechanism, which has no MAC rule).
+
+    Raises:
+        ValueError: if the rebuilt network's trainable parameters differ from the run's.
+    """
+    if summary.get("macs") is not None or summary.get("mechanism", "none") != "none":
+        return summary.get("macs")
+    image_shape, num_classes = datasets.network_shape(summary["dataset"])
+    host = argparse.Namespace(model=summary["model"])
+    model = _build_host(
+        host,
+        summary.get("attention", "none"),
+        num_classes=summary.get("num_classes", num_classes),
+        activation=summary["activation"],
+        input_shape=image_shape,
+    )
+    trainable = sum(int(keras.ops.size(v)) for v in model.trainable_weights)
+    if trainable != summary["trainable_parameters"]:
+        raise ValueError(
+            f"the network rebuilt for {summary['activation']} has {trainable:,} trainable "
+            f"parameters, the run {summary['trainable_parameters']:,}: its MACs are unknown"
+        )
+    return models.count_macs(model)
+
+
+def report(folders, out):
+    """Pools finished runs over their seeds: writes `results.md` (a table per network with mean
+    and spread, and one per run), `summary.json` (the pooled rows) and `curves.png` (every run)
+    to `out`. Returns the pooled rows."""
+    runs = _run_summaries(folders)
+    summaries = [{**summary, "macs": _macs_of_run(summary)} for _, summary in runs]
+    rows = training.aggregate_runs(summaries)
+    out.mkdir(parents=True, exist_ok=True)
+    first = summaries[0]
+    header = (
+        f"{first['model']} on {first['dataset']}, {first['train_images']:,} training and "
+        f"{first['test_images']:,} test images, {first['epochs']} epochs of recipe "
+        f"{first['recipe']['name']}; backend {first['backend']}. Standard deviations are over "
+        "seeds (sample, n - 1); a single seed has none.\n\n"
+    )
+    commands = "\n".join(f"    {summary['command']}" for summary in summaries)
+    (out / "results.md").write_text(
+        header
+        + training.markdown_table(rows, AGGREGATE_COLUMNS)
+        + "\nEvery run:\n\n"
+        + training.markdown_table(summaries, RUN_COLUMNS)
+        + f"\nCommands:\n\n{commands}\n"
+    )
+    (out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    histories = {
+        f"{run_label(s['activation'], s.get('attention', 'none'))}, seed {s['seed']}": read_log(
+            folder / "log.csv"
+        )
+        for folder, s in runs
+    }
+    training.plot_curves(histories, out / "curves.png", title=_describe_summary(first))
+    return rows
+
+
+def _describe_summary(summary):
+    labels = " (coarse labels)" if summary.get("labels") == "coarse" else ""
+    return f"{summary['model']} on {summary['dataset']}{labels}"
+
+
 def main(argv=None):
     """Runs `keras-atac` with `argv` (default: the process's arguments); returns 0 on success."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = make_parser()
     args = parser.parse_args(argv)
+    if args.command == "report":
+        try:
+            rows = report(args.runs, args.out)
+        except (ValueError, KeyError) as error:
+            parser.error(f"report: {error}")
+        print(training.markdown_table(rows, AGGREGATE_COLUMNS))
+        print(f"wrote {args.out}")
+        return 0
     # Before any tensor is made: the frameworks size their pools when they start.
     threads.set_threads(args.threads)
     command = shlex.join(["keras-atac", *argv])

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_atac
 from keras_atac import cli, training
 from tests.data_utils import write_image_folder, write_npz
 
@@ -92,6 +93,10 @@ def test_train_on_an_image_folder(tmp_path, capsys):
     # cifar_resnet8 with ReLU and a 10-way head: stem 432, stages 4,672 + 14,432 + 57,536,
     # final BN 128, head 650.
     assert summary["trainable_parameters"] == 77_850
+    # MACs per 32x32 image: stem 27*16*1024; stage 1 2*144*16*1024; stage 2 (16x16)
+    # (144*32 + 288*32 + 16*32)*256; stage 3 (8x8) (288*64 + 576*64 + 32*64)*64; head 64*10.
+    assert summary["macs"] == 442_368 + 4_718_592 + 3_670_016 + 3_670_016 + 640
+    assert summary["num_classes"] == 10
     assert summary["epochs"] == 2 and 0 <= summary["final_accuracy"] <= 1
     assert summary["seconds_per_epoch"] > 0 and summary["seed"] == 3
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
@@ -372,3 +377,83 @@ def test_read_log_rejects_missing_epochs(tmp_path):
     # A repeated epoch (trained again after an interruption) keeps its last row.
     path.write_text("epoch,loss\n0,1.0\n1,0.7\n1,0.6\n")
     assert cli.read_log(path) == {"loss": [1.0, 0.6]}
+
+
+def write_run(folder, summary, epochs=2):
+    """A finished run as `train` writes it: summary.json and a CSVLogger file."""
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(summary))
+    lines = ["epoch,accuracy,loss,val_accuracy"]
+    lines += [f"{epoch},0.5,1.0,{summary['final_accuracy']}" for epoch in range(epochs)]
+    (folder / "log.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_report_pools_the_seeds_of_compare_runs(tmp_path, capsys):
+    common = {
+        "model": "cifar_resnet8",
+        "dataset": "cifar10",
+        "labels": "fine",
+        "train_images": 100,
+        "test_images": 10,
+        "epochs": 2,
+        "recipe": {"name": "atac_cifar", "epochs": 2},
+        "mechanism": "none",
+        "backend": keras.backend.backend(),
+        "seconds_per_epoch": 1.0,
+        "command": "keras-atac compare ...",
+    }
+    for seed, (relu, atac) in enumerate([(0.5, 0.6), (0.7, 0.6)]):
+        runs = tmp_path / f"seed{seed}"
+        # A compare's own list of summaries is skipped: its runs have their own files.
+        runs.mkdir()
+        (runs / "summary.json").write_text("[]")
+        write_run(
+            runs / "relu",
+            {**common, "activation": "relu", "seed": seed, "best_accuracy": relu,
+             "final_accuracy": relu, "trainable_parameters": 77_850},
+        )  # fmt: skip
+        # Written before runs recorded MACs: the report counts those of the rebuilt network.
+        write_run(
+            runs / "atac",
+            {**common, "activation": "atac", "seed": seed, "best_accuracy": atac,
+             "final_accuracy": atac, "trainable_parameters": 89_578},
+        )  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "report", str(tmp_path / "seed0"), str(tmp_path / "seed1"), "--out",
+        str(tmp_path / "report"),
+    )  # fmt: skip
+    assert code == 0, err
+    rows = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert [(r["activation"], r["runs"]) for r in rows] == [("atac", 2), ("relu", 2)]
+    atac, relu = rows
+    assert relu["best_accuracy_mean"] == pytest.approx(0.6)
+    assert relu["best_accuracy_std"] == pytest.approx(2**0.5 * 0.1)
+    assert atac["best_accuracy_std"] == pytest.approx(0.0, abs=1e-12)
+    expected_macs = {
+        activation: keras_atac.models.count_macs(
+            keras_atac.models.cifar_resnet(8, activation=activation, input_shape=(32, 32, 3))
+        )
+        for activation in ("relu", "atac")
+    }
+    assert {r["activation"]: r["macs"] for r in rows} == expected_macs
+    # ATAC's two pointwise maps add MACs: 2 * C * floor(C / 4) at every position of its sites.
+    assert expected_macs["atac"] > expected_macs["relu"]
+    results = (tmp_path / "report" / "results.md").read_text()
+    assert "| relu | none | 2 | 77,850 |" in results
+    assert "Every run:" in results and (tmp_path / "report" / "curves.png").exists()
+
+
+def test_report_refuses_runs_of_different_budgets(tmp_path, capsys):
+    base = {
+        "model": "cifar_resnet8", "dataset": "cifar10", "labels": "fine", "train_images": 100,
+        "test_images": 10, "recipe": {"name": "atac_cifar"}, "mechanism": "none",
+        "activation": "relu", "best_accuracy": 0.5, "final_accuracy": 0.5,
+        "trainable_parameters": 1, "macs": 1, "backend": "jax", "command": "c",
+    }  # fmt: skip
+    write_run(tmp_path / "a", {**base, "seed": 0, "epochs": 2})
+    write_run(tmp_path / "b", {**base, "seed": 1, "epochs": 4})
+    code, _, err = run_cli(capsys, "report", str(tmp_path), "--out", str(tmp_path / "report"))
+    assert code == 2
+    assert "differ in epochs (2, 4)" in err
+    code, _, err = run_cli(capsys, "report", str(tmp_path / "none"), "--out", str(tmp_path))
+    assert code == 2 and "not a folder" in err

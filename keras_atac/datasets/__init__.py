@@ -6,6 +6,6 @@ tensorflow-datasets, an image folder or an `.npz` file; its `train_dataset()` an
 only when data is loaded, so `import keras_atac` does not import them.
 """
 
-from keras_atac.datasets.loading import ImageClassificationData, load, names
+from keras_atac.datasets.loading import ImageClassificationData, load, names, network_shape
 
-__all__ = ["ImageClassificationData", "load", "names"]
+__all__ = ["ImageClassificationData", "load", "names", "network_shape"]

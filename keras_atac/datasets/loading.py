@@ -43,6 +43,18 @@ def names():
     return sorted(_SPECS)
 
 
+@keras_atac_export("keras_atac.datasets.network_shape")
+def network_shape(name):
+    """`(image_shape, num_classes)` of dataset `name`'s networks, without loading any data.
+
+    `num_classes` is the papers' number of output units (100 for CIFAR-100, also with the
+    coarse labels).
+    """
+    if name not in _SPECS:
+        raise ValueError(f"Unknown dataset. Received: name={name!r}; known: {names()}")
+    return _SPECS[name].image_shape, _SPECS[name].num_classes
+
+
 # Not marked with `keras_atac_export`: that decorator registers classes for `.keras` saving,
 # which needs a Keras object with `get_config`; this is the plain return type of `load`.
 @dataclasses.dataclass(frozen=True)

@@ -7,12 +7,18 @@ from keras_atac.training.recipes import (
     get_recipe,
     recipe_names,
 )
-from keras_atac.training.reports import markdown_table, plot_curves, summarize_history
+from keras_atac.training.reports import (
+    aggregate_runs,
+    markdown_table,
+    plot_curves,
+    summarize_history,
+)
 
 __all__ = [
     "EpochTimer",
     "Recipe",
     "add_weight_decay",
+    "aggregate_runs",
     "get_recipe",
     "markdown_table",
     "plot_curves",

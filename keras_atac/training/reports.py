@@ -47,6 +47,79 @@ def summarize_history(history, metric="val_accuracy"):
     return summary
 
 
+# What must be equal for runs to be compared, or pooled as seeds of one network.
+_BUDGET_FIELDS = (
+    "model", "dataset", "labels", "train_images", "test_images", "epochs", "recipe"
+)  # fmt: skip
+# What tells networks apart: runs that agree on these are seeds of one network.
+_NETWORK_FIELDS = ("activation", "attention", "mechanism")
+
+
+def _mean_and_spread(values):
+    """The mean and the sample standard deviation (None for a single value)."""
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+@keras_atac_export("keras_atac.training.aggregate_runs")
+def aggregate_runs(summaries):
+    """Pools the runs of each network over its seeds: mean and spread of its accuracies.
+
+    Args:
+        summaries: the `summary.json` dicts of single runs (`keras-atac train`, or one network
+            of `keras-atac compare`), all on the same model, data and epoch budget.
+
+    Returns:
+        One dict per network (activation, attention module, mechanism), in the order the
+        networks first appear: `activation`, `attention`, `mechanism`, `runs`, `seeds`,
+        `best_accuracy_mean`, `best_accuracy_std`, `final_accuracy_mean`, `final_accuracy_std`
+        (sample standard deviations over the seeds, None for one seed), `trainable_parameters`,
+        `macs` (None if not recorded) and `seconds_per_epoch` (the median of the runs' medians).
+
+    Raises:
+        ValueError: if there are no summaries, if they differ in model, data, epochs or
+            recipe (their accuracies would not be comparable), or if one network has the same
+            seed twice.
+    """
+    summaries = list(summaries)
+    if not summaries:
+        raise ValueError("aggregate_runs needs at least one run summary. Received: []")
+    for field in _BUDGET_FIELDS:
+        values = sorted({str(summary.get(field)) for summary in summaries})
+        if len(values) > 1:
+            raise ValueError(
+                f"The runs differ in {field} ({', '.join(values)}): only runs on the same "
+                "model, data, epoch budget and recipe can be compared."
+            )
+    networks = {}
+    for summary in summaries:
+        key = tuple(summary.get(field, "none") for field in _NETWORK_FIELDS)
+        networks.setdefault(key, []).append(summary)
+    rows = []
+    for key, runs in networks.items():
+        seeds = [run["seed"] for run in runs]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"The network {'/'.join(key)} has a seed twice: seeds {seeds}")
+        best_mean, best_std = _mean_and_spread([run["best_accuracy"] for run in runs])
+        final_mean, final_std = _mean_and_spread([run["final_accuracy"] for run in runs])
+        seconds = [run["seconds_per_epoch"] for run in runs if "seconds_per_epoch" in run]
+        rows.append(
+            {
+                **dict(zip(_NETWORK_FIELDS, key)),
+                "runs": len(runs),
+                "seeds": sorted(seeds),
+                "best_accuracy_mean": best_mean,
+                "best_accuracy_std": best_std,
+                "final_accuracy_mean": final_mean,
+                "final_accuracy_std": final_std,
+                "trainable_parameters": runs[0]["trainable_parameters"],
+                "macs": runs[0].get("macs"),
+                "seconds_per_epoch": statistics.median(seconds) if seconds else None,
+            }
+        )
+    return rows
+
+
 @keras_atac_export("keras_atac.training.markdown_table")
 def markdown_table(rows, columns):
     """A Markdown table of `rows` (dicts).
