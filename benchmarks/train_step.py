@@ -7,13 +7,18 @@ on each backend: `model.train_on_batch` with the paper's optimizer (Nesterov SGD
 and takes minutes per model). The steps of all networks are interleaved. Next to each
 network's step-time ratio to ReLU stands its ratio of multiply-accumulates, the lower bound if
 the activation's elementwise work were free (`keras_atac.models.count_macs`; a dash where the
-counter has no rule for a layer).
+counter has no rule for a layer). Next to the time stands the step's peak memory, measured as
+`benchmarks.backend_steps` measures it for one layer: TensorFlow's CPU allocator peak during
+`train_on_batch` above what it held before; on JAX, XLA's buffer assignment (temporaries and
+outputs) of Keras's compiled `train_step`; on PyTorch, the peak of the CPU allocator's
+allocation events during `train_on_batch` (`torch.profiler`).
 
     python -m benchmarks.train_step
     python -m benchmarks.train_step --activations relu,atac,se --backends jax
 """
 
 import sys
+import types
 
 import numpy as np
 
@@ -32,6 +37,28 @@ def add_arguments(parser):
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (ABAB...)")
 
 
+def training_step_peak_bytes(model, x, y):
+    """The peak memory of one training step of a compiled (and already stepped) model."""
+    import keras
+
+    from benchmarks import backend_steps
+
+    steps_of_backend = backend_steps.current()
+    if keras.backend.backend() != "jax":
+        return steps_of_backend.peak_bytes(lambda: model.train_on_batch(x, y))
+    import jax
+
+    values = lambda variables: [variable.value for variable in variables]  # noqa: E731
+    state = (
+        values(model.trainable_variables),
+        values(model.non_trainable_variables),
+        values(model.optimizer.variables),
+        values(model.metrics_variables),
+    )
+    compiled = jax.jit(model.train_step).lower(state, (x, y)).compile()
+    return steps_of_backend.peak_bytes(types.SimpleNamespace(compiled=compiled))
+
+
 def work(args):
     import keras
 
@@ -43,7 +70,7 @@ def work(args):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.batch_size, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, size=(args.batch_size,))
-    steps, macs, parameters = {}, {}, {}
+    steps, macs, parameters, models = {}, {}, {}, {}
     for name in names:
         keras.utils.set_random_seed(0)
         model = keras_atac.models.cifar_resnet(args.depth, num_classes=10, activation=name)
@@ -53,6 +80,7 @@ def work(args):
             jit_compile=JIT_COMPILE[backend],
         )
         steps[name] = lambda model=model: model.train_on_batch(x, y)
+        models[name] = model
         parameters[name] = model.count_params()
         try:
             macs[name] = keras_atac.models.count_macs(model)
@@ -60,11 +88,13 @@ def work(args):
             macs[name] = None
     print(f"  timing {len(steps)} networks", flush=True)
     times = harness.interleaved_times(steps, warmup=args.warmup, repeats=args.repeats)
+    peak = {name: training_step_peak_bytes(models[name], x, y) for name in names}
     rows = [
         {
             "activation": name,
             "step_ms": harness.median_ms(times[name]),
             "images_per_s": args.batch_size / (harness.median_ms(times[name]) / 1e3),
+            "peak_bytes": peak[name],
             "macs": macs[name],
             "parameters": parameters[name],
         }
@@ -80,7 +110,9 @@ def report(results, output_dir):
         harness.machine_markdown(results),
         "",
         "`time × ReLU` is the median step time over ReLU's; `MACs × ReLU` the ratio of "
-        "multiply-accumulates per image, i.e. the time ratio if only the MACs counted.",
+        "multiply-accumulates per image, i.e. the time ratio if only the MACs counted; "
+        "`peak MiB` the step's peak memory by the backend's own measure (see the module's "
+        "docstring), `memory × ReLU` its ratio to ReLU's.",
     ]
     for backend, worker in results["backends"].items():
         relu = next(row for row in worker["rows"] if row["activation"] == "relu")
@@ -93,6 +125,8 @@ def report(results, output_dir):
                 harness.format_number(row["images_per_s"], 0),
                 harness.format_number(harness.ratio(row["step_ms"], relu["step_ms"])),
                 harness.format_number(harness.ratio(row["macs"], relu["macs"])),
+                harness.format_number(row["peak_bytes"] / 2**20, 0),
+                harness.format_number(harness.ratio(row["peak_bytes"], relu["peak_bytes"])),
             ]
             for row in worker["rows"]
         ]
@@ -110,6 +144,8 @@ def report(results, output_dir):
                     "images/s",
                     "time × ReLU",
                     "MACs × ReLU",
+                    "peak MiB",
+                    "memory × ReLU",
                 ],
                 table,
             ),

@@ -4,7 +4,7 @@ per-channel values broadcast against a feature map, and sublayers."""
 import keras
 from keras import ops
 
-from keras_atac.layers import registry
+from keras_atac.layers import depthwise, registry
 
 # Keras convolution layers by number of spatial axes (Keras has no 3-D depthwise convolution).
 CONVOLUTIONS = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -75,9 +75,17 @@ class _BiasSafeConvolution:
 
 class _DepthwiseOperation:
     """The convolution of a Keras depthwise layer, as `convolution_op` (which Keras's depthwise
-    layers do not have)."""
+    layers do not have). Stride 1, "same" padding and an odd kernel, xUnit's case, take the
+    formulation XLA's CPU compiler runs well (`depthwise.depthwise_conv`)."""
 
     def convolution_op(self, inputs, kernel):
+        if (
+            self.padding == "same"
+            and set(self.strides) == {1}
+            and set(self.dilation_rate) == {1}
+            and all(size % 2 == 1 for size in self.kernel_size)
+        ):
+            return depthwise.depthwise_conv(inputs, kernel, self.data_format)
         return ops.depthwise_conv(
             inputs,
             kernel,

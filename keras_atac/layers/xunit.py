@@ -82,7 +82,8 @@ class XUnit(gating.GatingLayer):
         self.input_norm = keras.layers.BatchNormalization(
             axis=axis, momentum=self.momentum, epsilon=self.epsilon, dtype=policy, name="input_norm"
         )
-        self.depthwise = layer_utils.DEPTHWISE_CONVOLUTIONS[len(input_shape) - 2](
+        # Keras's depthwise layer (same weights) with the convolution XLA runs well.
+        self.depthwise = layer_utils.BIASED_DEPTHWISE_CONVOLUTIONS[len(input_shape) - 2](
             kernel_size=self.kernel_size,
             padding="same",
             use_bias=False,

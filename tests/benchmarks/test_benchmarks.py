@@ -79,3 +79,5 @@ def test_train_step(tmp_path):
     assert [row["activation"] for row in rows] == ["relu", "atac", "se"]
     relu, atac, _ = rows
     assert atac["macs"] > relu["macs"] and atac["images_per_s"] > 0
+    # ATAC stores its gate's intermediates for the backward pass: more memory than ReLU.
+    assert atac["peak_bytes"] > relu["peak_bytes"] > 0
