@@ -15,6 +15,7 @@ allocation events during `train_on_batch` (`torch.profiler`).
 
     python -m benchmarks.train_step
     python -m benchmarks.train_step --activations relu,atac,se --backends jax
+    python -m benchmarks.train_step --activations atac --remat   # the memory remat saves
 """
 
 import sys
@@ -35,6 +36,11 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps of each network")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (ABAB...)")
+    parser.add_argument(
+        "--remat",
+        action="store_true",
+        help="also ATAC(remat=True): the gate recomputed in the backward pass",
+    )
 
 
 def training_step_peak_bytes(model, x, y):
@@ -67,13 +73,21 @@ def work(args):
 
     backend = keras.backend.backend()
     names = ["relu", *selected_names(args.activations, package_layer_names())]
+    # What each row builds: a registered name, or the config of a layer with its arguments.
+    activations = {name: name for name in names}
+    if args.remat:
+        remat = keras_atac.layers.ATAC(remat=True)
+        activations["atac(remat=True)"] = keras.saving.serialize_keras_object(remat)
+        names = list(activations)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.batch_size, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, size=(args.batch_size,))
     steps, macs, parameters, models = {}, {}, {}, {}
     for name in names:
         keras.utils.set_random_seed(0)
-        model = keras_atac.models.cifar_resnet(args.depth, num_classes=10, activation=name)
+        model = keras_atac.models.cifar_resnet(
+            args.depth, num_classes=10, activation=activations[name]
+        )
         model.compile(
             optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

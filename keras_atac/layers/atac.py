@@ -79,6 +79,12 @@ class ATAC(gating.GatingLayer):
             is one sharded array and the statistics are always global, and with PyTorch's
             `DistributedDataParallel` they are always per process. The argument is accepted on
             every backend so that a model saved under one loads under the others.
+        remat: whether training recomputes the gate's intermediates (the two pointwise maps,
+            the normalized maps, the inner ReLU) in the backward pass instead of storing them
+            (`keras.remat`: gradient checkpointing): less memory per unit, one more forward
+            pass of the gate in time. Outputs, gradients and moving statistics are the same.
+            Keras's own `keras.RematScope` cannot be used for this layer: it recomputes the
+            BatchNorms' moving-statistics updates too.
         kernel_initializer: initializer of both pointwise kernels. Defaults to MXNet's
             MSRAPrelu as in the official code:
             `VarianceScaling(scale=2 / 1.0625, mode="fan_avg", distribution="untruncated_normal")`.
@@ -110,6 +116,7 @@ class ATAC(gating.GatingLayer):
         momentum=0.9,
         epsilon=1e-5,
         synchronized=False,
+        remat=False,
         kernel_initializer=None,
         kernel_regularizer=None,
         kernel_constraint=None,
@@ -131,6 +138,9 @@ class ATAC(gating.GatingLayer):
                 f"`synchronized` must be a bool. Received: synchronized={synchronized!r}"
             )
         self.synchronized = synchronized
+        if not isinstance(remat, bool):
+            raise ValueError(f"`remat` must be a bool. Received: remat={remat!r}")
+        self.remat = remat
         layer_utils.set_weight_arguments(
             self,
             "kernel",
@@ -197,6 +207,8 @@ class ATAC(gating.GatingLayer):
         return self.gate_values(ops.cast(inputs, self._gate_dtype), training=training)
 
     def gate_values(self, x, training=None):
+        if self.remat and training:
+            return self._rematerialized_gate_values(x)
         context = x
         if self.context == "global" and self._spatial_axes:
             context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
@@ -208,6 +220,50 @@ class ATAC(gating.GatingLayer):
         logits = self.expand_norm(logits, training=training)
         return ops.sigmoid(logits)
 
+    def _rematerialized_gate_values(self, x):
+        """`gate_values(x, training=True)` under `keras.remat`.
+
+        The recomputed function must be pure (a BatchNorm layer called inside it would update
+        its moving statistics again in the backward pass, and JAX would see the update leak out
+        of its trace): it takes the weights as tensors and returns each BatchNorm's batch
+        statistics, and the moving statistics are updated from them here, as Keras's
+        `BatchNormalization` updates them.
+        """
+        norms = (self.reduce_norm, self.expand_norm)
+
+        # A frozen BatchNorm normalizes with its moving statistics, so they are inputs; a
+        # trainable one's are not (PyTorch would see them updated in place before the backward).
+        weights_per_norm = [
+            (norm.gamma, norm.beta)
+            + (() if norm.trainable else (norm.moving_mean, norm.moving_variance))
+            for norm in norms
+        ]
+        sizes = [len(weights) for weights in weights_per_norm]
+
+        def gate_and_statistics(x, reduce_kernel, expand_kernel, *norm_weights):
+            reduce_weights, expand_weights = norm_weights[: sizes[0]], norm_weights[sizes[0] :]
+            context = x
+            if self.context == "global" and self._spatial_axes:
+                context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
+            logits = pointwise(context, reduce_kernel, self.data_format)
+            logits, *reduce_statistics = _batch_norm(self.reduce_norm, logits, *reduce_weights)
+            if self.use_inner_relu:
+                logits = ops.relu(logits)
+            logits = pointwise(logits, expand_kernel, self.data_format)
+            logits, *expand_statistics = _batch_norm(self.expand_norm, logits, *expand_weights)
+            return (ops.sigmoid(logits), *reduce_statistics, *expand_statistics)
+
+        tensors = [
+            ops.cast(ops.convert_to_tensor(weight), self._gate_dtype)
+            for weights in ([self.reduce_kernel, self.expand_kernel], *weights_per_norm)
+            for weight in weights
+        ]
+        gate, *statistics = keras.remat(gate_and_statistics)(x, *tensors)
+        for norm, mean, variance in zip(norms, statistics[::2], statistics[1::2]):
+            if norm.trainable:
+                _update_moving_statistics(norm, mean, variance)
+        return gate
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -218,8 +274,32 @@ class ATAC(gating.GatingLayer):
                 "momentum": self.momentum,
                 "epsilon": self.epsilon,
                 "synchronized": self.synchronized,
+                "remat": self.remat,
                 **layer_utils.weight_arguments_config(self, "kernel"),
                 "data_format": self.data_format,
             }
         )
         return config
+
+
+def _batch_norm(norm, x, gamma, beta, moving_mean=None, moving_variance=None):
+    """What `norm(x, training=True)` computes, from its weights given as tensors; also returns
+    the batch statistics (the moving ones where `norm` is frozen, as Keras's layer uses them)."""
+    if norm.trainable:
+        axis = norm.axis % len(x.shape)
+        axes = [other for other in range(len(x.shape)) if other != axis]
+        mean, variance = ops.moments(x, axes=axes, synchronized=norm.synchronized)
+    else:
+        mean, variance = moving_mean, moving_variance
+    outputs = ops.batch_normalization(
+        x, mean, variance, axis=norm.axis, offset=beta, scale=gamma, epsilon=norm.epsilon
+    )
+    return outputs, mean, variance
+
+
+def _update_moving_statistics(norm, mean, variance):
+    """Keras's `BatchNormalization` update of the moving statistics from batch statistics."""
+    for moving, batch in ((norm.moving_mean, mean), (norm.moving_variance, variance)):
+        batch = ops.stop_gradient(batch)
+        moving_value = ops.cast(moving, batch.dtype)
+        moving.assign(moving_value * norm.momentum + batch * (1.0 - norm.momentum))

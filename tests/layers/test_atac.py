@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_atac.layers import ATAC
+from tests.backend_utils import gradients
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
 
 EPSILON = 1e-5
@@ -96,6 +97,13 @@ class TestATACWithoutInnerReLU(TestATAC):
 
 class TestATACSynchronized(TestATAC):
     init_kwargs = {"synchronized": True}
+
+
+class TestATACRemat(TestATAC):
+    """The layer contract (serialization, mixed precision, layouts, training updates) with the
+    gate recomputed in the backward pass."""
+
+    init_kwargs = {"remat": True}
 
 
 class TestATACAfterDense(TestATAC):
@@ -221,6 +229,7 @@ def test_kernel_regularizer_and_constraint_apply_to_both_kernels():
         ({"data_format": "channels_middle"}, "data_format='channels_middle'"),
         ({"use_inner_relu": "yes"}, "use_inner_relu='yes'"),
         ({"synchronized": 1}, "synchronized=1"),
+        ({"remat": "full"}, "remat='full'"),
         ({"momentum": 1.5}, "momentum=1.5"),
         ({"epsilon": 0}, "epsilon=0"),
     ],
@@ -264,3 +273,59 @@ def test_integer_and_boolean_inputs_are_cast_to_the_compute_dtype(dtype):
 def test_rejects_complex_inputs():
     with pytest.raises(TypeError, match="inputs.dtype=complex64"):
         ATAC()(np.ones((2, 4), "complex64"))
+
+
+@pytest.mark.parametrize("trainable", [True, False])
+@pytest.mark.parametrize(
+    "context,data_format", [("local", "channels_last"), ("global", "channels_first")]
+)
+def test_remat_computes_the_same_outputs_gradients_and_moving_statistics(
+    context, data_format, trainable
+):
+    """`remat=True` only changes what the backward pass stores: the same outputs, input and
+    weight gradients (checked through an SGD step of a model) and moving statistics, also with
+    frozen BatchNorms (which then normalize with their moving statistics)."""
+    shape = (4, 5, 6, 8) if data_format == "channels_last" else (4, 8, 5, 6)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype("float32")
+    cotangent = rng.normal(size=shape).astype("float32")
+    layers = [
+        ATAC(context=context, data_format=data_format, remat=remat) for remat in (False, True)
+    ]
+    layers[0].build(shape)
+    values = random_weights(layers[0])
+    layers[1].build(shape)
+    layers[1].set_weights(values)
+    for layer in layers:
+        layer.reduce_norm.trainable = layer.expand_norm.trainable = trainable
+    outputs = [to_numpy(layer(x, training=True)) for layer in layers]
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-6, atol=1e-6)
+    for plain, remat in zip(layers[0].weights, layers[1].weights):
+        np.testing.assert_allclose(to_numpy(remat), to_numpy(plain), rtol=1e-6, atol=1e-7)
+
+    def input_gradient(layer):
+        # stateless: JAX's grad must not see the moving statistics assigned inside its trace.
+        trainable = [keras.ops.convert_to_tensor(v) for v in layer.trainable_variables]
+        non_trainable = [keras.ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+
+        def loss(inputs):
+            y, _ = layer.stateless_call(trainable, non_trainable, inputs, training=True)
+            return keras.ops.sum(y * keras.ops.convert_to_tensor(cotangent))
+
+        return gradients(loss, x)[0]
+
+    np.testing.assert_allclose(
+        input_gradient(layers[1]), input_gradient(layers[0]), rtol=1e-5, atol=1e-6
+    )
+
+    kernel_before = to_numpy(layers[1].reduce_kernel)
+    models = []
+    for layer in layers:
+        model = keras.Sequential([keras.Input(shape[1:]), layer])
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        model.train_on_batch(x, cotangent)
+        models.append(model)
+    for plain, remat in zip(models[0].weights, models[1].weights):
+        np.testing.assert_allclose(to_numpy(remat), to_numpy(plain), rtol=1e-5, atol=1e-6)
+    # The step moved the kernels: the comparison above saw weight gradients.
+    assert not np.allclose(to_numpy(layers[1].reduce_kernel), kernel_before)
