@@ -8,6 +8,7 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
 from keras_atac.models import model_utils
+from keras_atac.utils import checks
 
 KEY_SOURCES = ("current", "previous")
 AGREEMENTS = ("dot", "cosine")
@@ -138,11 +139,11 @@ class GAttANet(keras.Model):
         if tapped_layers is None:
             tapped_layers = self.default_layers(backbone)
         tapped_layers = _check_tapped_layers(backbone, tapped_layers)
-        input_checks.check_positive_number("key_dim", key_dim, integer=True)
-        input_checks.check_positive_number("iterations", iterations, integer=True)
-        input_checks.check_choice("keys_from", keys_from, KEY_SOURCES)
-        input_checks.check_choice("agreement", agreement, AGREEMENTS)
-        data_format = input_checks.standardize_data_format(data_format)
+        checks.check_positive_number("key_dim", key_dim, integer=True)
+        checks.check_positive_number("iterations", iterations, integer=True)
+        checks.check_choice("keys_from", keys_from, KEY_SOURCES)
+        checks.check_choice("agreement", agreement, AGREEMENTS)
+        data_format = checks.standardize_data_format(data_format)
         settings = {
             "key_dim": key_dim,
             "kernel_initializer": keras.initializers.get(kernel_initializer),
@@ -358,13 +359,13 @@ class _Projection(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def _build_kernel(self, name, input_shape):
         channels = input_checks.check_channels(self, input_shape, self.data_format)
         self._rank = len(input_shape)
-        self._axis = input_checks.channel_axis(self.data_format)
-        self._spatial_axes = input_checks.spatial_axes(self._rank, self.data_format)
+        self._axis = checks.channel_axis(self.data_format)
+        self._spatial_axes = checks.spatial_axes(self._rank, self.data_format)
         return self.add_weight(
             name=name,
             shape=(channels, self.key_dim),
@@ -520,14 +521,14 @@ def gattanet_toy_cnn(
     """
     model_utils.check_activation(activation)
     model_utils.check_head(num_classes, classifier_activation)
-    data_format = input_checks.standardize_data_format(data_format)
+    data_format = checks.standardize_data_format(data_format)
     shape = model_utils.image_input_shape(input_shape, data_format, (32, 32, 3))
-    if None in [shape[axis - 1] for axis in input_checks.spatial_axes(4, data_format)]:
+    if None in [shape[axis - 1] for axis in checks.spatial_axes(4, data_format)]:
         raise ValueError(
             "gattanet_toy_cnn needs defined spatial sizes: its head is dense over the flattened "
             f"features. Received: input_shape={input_shape!r}"
         )
-    axis = input_checks.channel_axis(data_format)
+    axis = checks.channel_axis(data_format)
 
     inputs = keras.Input(shape)
     x = inputs

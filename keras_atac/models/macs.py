@@ -6,8 +6,9 @@ import keras
 
 from keras_atac import layers as package_layers
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, registry
-from keras_atac.layers.input_checks import spatial_axes
+from keras_atac.layers import registry
+from keras_atac.utils import checks
+from keras_atac.utils.checks import spatial_axes
 
 # Layer class -> function(layer) returning the MACs of one call. Looked up along the MRO, so a
 # subclass is counted like its parent unless it has a counter of its own.
@@ -251,7 +252,7 @@ def _cbam_macs(layer):
 @register_mac_counter(package_layers.ECA)
 def _eca_macs(layer):
     """The `k`-tap convolution over the `C` pooled channels."""
-    return layer.input.shape[input_checks.channel_axis(layer.data_format)] * math.prod(
+    return layer.input.shape[checks.channel_axis(layer.data_format)] * math.prod(
         layer.conv.kernel.shape
     )
 

@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.utils import checks
 
 NORMALIZATIONS = ("l2", "softmax")
 DISTANCES = ("mse", "kl")
@@ -110,20 +110,18 @@ class SSIA(keras.Model):
     ):
         _check_backbone(backbone)
         pairs = self.default_pairs(backbone) if pairs is None else _check_pairs(pairs)
-        input_checks.check_number_in_range("guidance_weight", guidance_weight, 0.0, math.inf)
-        input_checks.check_choice("normalization", normalization, NORMALIZATIONS)
-        input_checks.check_choice("distance", distance, DISTANCES)
+        checks.check_number_in_range("guidance_weight", guidance_weight, 0.0, math.inf)
+        checks.check_choice("normalization", normalization, NORMALIZATIONS)
+        checks.check_choice("distance", distance, DISTANCES)
         if distance == "kl" and normalization != "softmax":
             raise ValueError(
                 "`distance='kl'` compares probability maps and needs normalization='softmax'. "
                 f"Received: normalization={normalization!r}"
             )
-        input_checks.check_positive_number("p", p)
-        input_checks.check_choice("interpolation", interpolation, INTERPOLATIONS)
-        input_checks.check_number_in_range(
-            "warmup_epochs", warmup_epochs, 0, math.inf, integer=True
-        )
-        data_format = input_checks.standardize_data_format(data_format)
+        checks.check_positive_number("p", p)
+        checks.check_choice("interpolation", interpolation, INTERPOLATIONS)
+        checks.check_number_in_range("warmup_epochs", warmup_epochs, 0, math.inf, integer=True)
+        data_format = checks.standardize_data_format(data_format)
         tapped = list(dict.fromkeys(layer for pair in pairs for layer in pair))
         for layer in tapped:
             _check_feature_map(backbone, layer, "pairs")
@@ -228,7 +226,7 @@ class SSIA(keras.Model):
         magnitude = ops.abs(ops.cast(features, "float32"))
         nonzero = magnitude > 0
         powered = ops.where(nonzero, ops.power(ops.where(nonzero, magnitude, 1.0), self.p), 0.0)
-        return ops.mean(powered, axis=input_checks.channel_axis(self.data_format))
+        return ops.mean(powered, axis=checks.channel_axis(self.data_format))
 
     def _normalize(self, maps):
         if self.normalization == "softmax":
