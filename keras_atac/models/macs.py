@@ -4,6 +4,7 @@ import math
 
 import keras
 
+from keras_atac import _keras_internals
 from keras_atac import layers as package_layers
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import registry
@@ -96,16 +97,13 @@ def _counter(layer):
 
 def _layer_calls(model):
     """`(layer, node)` for every call of a layer in a Functional (or built Sequential) model's
-    graph, or None for a model without one. Keras has no public accessor for the graph; these
-    are the attributes `keras.models.clone_model` walks."""
-    graph = getattr(model, "_functional", None) if isinstance(model, keras.Sequential) else model
-    nodes_by_depth = getattr(graph, "_nodes_by_depth", None)
-    if nodes_by_depth is None:
+    graph, or None for a model without one."""
+    nodes = _keras_internals.graph_nodes(model)
+    if nodes is None:
         return None
     return [
         (node.operation, node)
-        for depth in sorted(nodes_by_depth, reverse=True)
-        for node in nodes_by_depth[depth]
+        for node in nodes
         if not node.is_input and isinstance(node.operation, keras.layers.Layer)
     ]
 
