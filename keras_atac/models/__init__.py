@@ -10,12 +10,13 @@
 Every activation site is built by `keras_atac.layers.get`, so any activation name works.
 """
 
-from keras_atac.models.gattanet import GAttANet, gattanet_toy_cnn
+from keras_atac.models.gattanet import GAttANet
 from keras_atac.models.macs import count_macs, register_mac_counter
 from keras_atac.models.mnist_convnet import conv_mnist
 from keras_atac.models.preact_resnet import cifar_resnet
 from keras_atac.models.resnet_v1b import resnet50_v1b
 from keras_atac.models.ssia import SSIA
+from keras_atac.models.toy_cnn import gattanet_toy_cnn
 
 __all__ = [
     "GAttANet",
