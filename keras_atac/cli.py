@@ -20,7 +20,6 @@ import dataclasses
 import functools
 import json
 import pathlib
-import re
 import shlex
 import shutil
 import sys
@@ -29,10 +28,8 @@ import time
 import keras
 
 from keras_atac import datasets, layers, models, threads, training
-from keras_atac.models import model_utils
+from keras_atac.models import hosts, model_utils
 
-# The host networks the command line builds. cifar_resnet<depth> takes any depth 6b + 2.
-MODEL_NAMES = ("cifar_resnet<depth>", "resnet50_v1b", "conv_mnist")
 # Model-level attention that --mechanism wraps around the network (with its defaults).
 MECHANISMS = {
     "none": None,
@@ -226,18 +223,6 @@ def make_parser():
     return parser
 
 
-def _model_builder(name):
-    """The function that builds the host network `name`, called with the model's arguments."""
-    match = re.fullmatch(r"cifar_resnet(\d+)", name)
-    if match:
-        return functools.partial(models.cifar_resnet, int(match[1]))
-    if name == "resnet50_v1b":
-        return models.resnet50_v1b
-    if name == "conv_mnist":
-        return models.conv_mnist
-    raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
-
-
 def _build_host(args, attention=None, **kwargs):
     """The host network `args.model` with the attention module `attention` ("none" for none)."""
     if attention not in (None, "none"):
@@ -247,7 +232,11 @@ def _build_host(args, attention=None, **kwargs):
                 f"Received: --model {args.model} --attention {attention}"
             )
         kwargs["attention"] = attention
-    return _model_builder(args.model)(**kwargs)
+    try:
+        builder = hosts.builder(args.model)
+    except ValueError as error:
+        raise ValueError(f"unknown model {args.model!r} (--model): {error}") from None
+    return builder(**kwargs)
 
 
 def build_model(args, activation, data, attention=None):
