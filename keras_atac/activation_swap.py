@@ -49,6 +49,7 @@ GATE = "attention gate (its output multiplies another tensor)"
 NOT_RECURSIVE = "inside a nested model (recursive=False)"
 
 
+@keras_atac_export("keras_atac.SwapSite")
 @dataclasses.dataclass
 class SwapSite:
     """One activation of the input model and what `clone_model` did with it.
@@ -71,6 +72,7 @@ class SwapSite:
     reason: str | None = None
 
 
+@keras_atac_export("keras_atac.SwapReport")
 @dataclasses.dataclass
 class SwapReport:
     """What `clone_model` replaced and what it kept, site by site, in the model's layer order.

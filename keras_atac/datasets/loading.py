@@ -55,8 +55,8 @@ def network_shape(name):
     return _SPECS[name].image_shape, _SPECS[name].num_classes
 
 
-# Not marked with `keras_atac_export`: that decorator registers classes for `.keras` saving,
-# which needs a Keras object with `get_config`; this is the plain return type of `load`.
+# The plain return type of `load`, exported for the API reference.
+@keras_atac_export("keras_atac.datasets.ImageClassificationData")
 @dataclasses.dataclass(frozen=True)
 class ImageClassificationData:
     """A dataset held in memory, with its train and test pipelines.

@@ -8,8 +8,8 @@ from keras_atac.api_export import keras_atac_export
 from keras_atac.utils import checks
 
 
-# Not marked with `keras_atac_export`, which registers classes for `.keras` saving (a Keras
-# object with `get_config`); `get_recipe` is the public way to obtain one.
+# Exported for the API reference; `get_recipe` is the public way to obtain one.
+@keras_atac_export("keras_atac.training.Recipe")
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """How a paper trained its networks: optimizer, learning-rate drops, weight decay, batch.
