@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from benchmarks import harness
-from benchmarks.layer_cost import SHAPES, parse_shapes
+from benchmarks.harness import SHAPES, parse_shapes
 
 
 def add_arguments(parser):

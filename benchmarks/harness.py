@@ -4,7 +4,8 @@ A benchmark module defines `add_arguments(parser)`, `work(args) -> dict` (run in
 with Keras imported for that worker's backend) and `report(results, output_dir) -> str` (the
 Markdown, run in the parent), and ends with `harness.main(sys.modules[__name__])`. The parent
 imports no framework: each worker is `python -m benchmarks.NAME --worker BACKEND ...` with
-`KERAS_BACKEND=BACKEND`. `run_in_process` runs the current backend without workers.
+`KERAS_BACKEND=BACKEND`. `run_in_process` runs the current backend without workers. The
+options the benchmarks share (input shapes, the layers measured) are parsed here too.
 """
 
 import argparse
@@ -22,6 +23,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUTPUT_DIR = ROOT / "docs" / "benchmarks"
 BACKENDS = ("tensorflow", "jax", "torch")
+# The default channels-last input shapes (N, H, W, C) of the layer benchmarks.
+SHAPES = ((128, 32, 32, 16), (128, 8, 8, 64))
 
 
 def interleaved_times(steps, *, warmup, repeats):
@@ -228,6 +231,39 @@ def _run_worker(module, backend, argv):
         if completed.returncode != 0:
             raise SystemExit(f"The {backend} worker of {module.__spec__.name} failed.")
         return json.loads(output.read_text())
+
+
+# Arguments shared by the benchmarks: input shapes and the layers measured.
+
+
+def parse_shapes(text):
+    """`"128,32,32,16;128,8,8,64"` as a list of shape tuples."""
+    return [tuple(int(size) for size in shape.split(",")) for shape in text.split(";")]
+
+
+def package_layer_names():
+    """The factory names whose layers come from keras_atac (not Keras's own activations)."""
+    # Imported here, in the worker: the parent process imports no framework.
+    from keras_atac import layers
+
+    return [
+        name
+        for name in layers.names()
+        if layers.layer_class(name).__module__.startswith("keras_atac.")
+    ]
+
+
+def selected_names(text, available):
+    """The names of a `--layers`-style option among `available` ("all", "none" or a list)."""
+    if text == "all":
+        return list(available)
+    if text == "none":
+        return []
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        raise SystemExit(f"Unknown layer name(s) {unknown}; known: {', '.join(available)}")
+    return names
 
 
 def markdown_table(header, rows):

@@ -17,8 +17,8 @@ import sys
 import numpy as np
 
 from benchmarks import harness
+from benchmarks.harness import SHAPES, package_layer_names, parse_shapes, selected_names
 
-SHAPES = ((128, 32, 32, 16), (128, 8, 8, 64))
 # On PyTorch, `torch.compile` takes tens of seconds per variant and shape on a small CPU: by
 # default it is measured for these layers only (`--compile-layers all` for every layer).
 DEFAULT_COMPILE_LAYERS = "relu,atac,arelu"
@@ -42,33 +42,6 @@ def add_arguments(parser):
         default=DEFAULT_COMPILE_LAYERS,
         help="layers measured with torch.compile on PyTorch: names, 'all' or 'none'",
     )
-
-
-def parse_shapes(text):
-    return [tuple(int(size) for size in shape.split(",")) for shape in text.split(";")]
-
-
-def package_layer_names():
-    """The factory names whose layers come from keras_atac (not Keras's own activations)."""
-    from keras_atac import layers
-
-    return [
-        name
-        for name in layers.names()
-        if layers.layer_class(name).__module__.startswith("keras_atac.")
-    ]
-
-
-def selected_names(text, available):
-    if text == "all":
-        return list(available)
-    if text == "none":
-        return []
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(available))
-    if unknown:
-        raise SystemExit(f"Unknown layer name(s) {unknown}; known: {', '.join(available)}")
-    return names
 
 
 def check_reference(steps, layer, reference, x):

@@ -69,7 +69,7 @@ def work(args):
     import keras
 
     import keras_atac
-    from benchmarks.layer_cost import package_layer_names, selected_names
+    from benchmarks.harness import package_layer_names, selected_names
 
     backend = keras.backend.backend()
     names = ["relu", *selected_names(args.activations, package_layer_names())]

@@ -5,11 +5,13 @@ Choose the backend before importing Keras (`KERAS_BACKEND=jax`); the package its
 """
 
 from keras_atac import datasets, layers, models, threads, training
-from keras_atac.activation_swap import clone_model
+from keras_atac.activation_swap import SwapReport, SwapSite, clone_model
 from keras_atac.folding import fold_batchnorm
 from keras_atac.version import __version__
 
 __all__ = [
+    "SwapReport",
+    "SwapSite",
     "__version__",
     "clone_model",
     "datasets",

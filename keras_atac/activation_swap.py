@@ -8,14 +8,12 @@ operations each need care. `clone_model` does it through `keras.models.clone_mod
 
 import dataclasses
 import fnmatch
-import itertools
 import warnings
 
 import keras
 
-# Keras exports no name for the class of Functional models (`keras.Model(inputs, outputs)`).
-from keras.src.models.functional import Functional
-
+from keras_atac import _keras_internals
+from keras_atac._keras_internals import is_graph_model
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import registry
 
@@ -51,6 +49,7 @@ GATE = "attention gate (its output multiplies another tensor)"
 NOT_RECURSIVE = "inside a nested model (recursive=False)"
 
 
+@keras_atac_export("keras_atac.SwapSite")
 @dataclasses.dataclass
 class SwapSite:
     """One activation of the input model and what `clone_model` did with it.
@@ -73,6 +72,7 @@ class SwapSite:
     reason: str | None = None
 
 
+@keras_atac_export("keras_atac.SwapReport")
 @dataclasses.dataclass
 class SwapReport:
     """What `clone_model` replaced and what it kept, site by site, in the model's layer order.
@@ -193,14 +193,12 @@ def clone_model(
     >>> efficientnet = keras.applications.EfficientNetB0(weights=None)
     >>> swapped = keras_atac.clone_model(efficientnet, "arelu", match="swish")
     """
-    if not isinstance(model, keras.Model) or not _is_graph_model(model):
-        raise TypeError(
-            "keras_atac.clone_model rewrites Functional models (keras.Model(inputs, outputs), "
-            "keras.applications included) and Sequential models, whose graph of layers it can "
-            "see. A subclassed model's call() cannot be rewritten: build it with the Functional "
-            "API, or pass `keras_atac.layers.get(...)` to its constructor. "
-            f"Received: model of type {type(model).__name__}"
-        )
+    _keras_internals.check_graph_model(
+        model,
+        "keras_atac.clone_model",
+        ": build it with the Functional API, or pass `keras_atac.layers.get(...)` to its "
+        "constructor",
+    )
     try:
         registry.layer_class(activation)
     except (TypeError, ValueError) as error:
@@ -227,12 +225,11 @@ def clone_model(
         excluded=_layer_filter(exclude),
         clone_function=clone_function,
         recursive=recursive,
+        copy_weights=copy_weights,
     )
     swapper.analyze(model)
     new_model = swapper.clone(model)
     swapper.restore_trainable_flags()
-    if copy_weights:
-        swapper.copy_weights()
 
     report = SwapReport(model.name, _describe(activation), list(swapper.sites.values()))
     if verbose:
@@ -243,18 +240,19 @@ def clone_model(
 class _Swapper:
     """The state of one `clone_model` call: the sites found, the clones made, the new layers."""
 
-    def __init__(self, activation, *, matches, excluded, clone_function, recursive):
+    def __init__(self, activation, *, matches, excluded, clone_function, recursive, copy_weights):
         self.activation = activation
         self.matches = matches
         self.excluded = excluded
         self.clone_function = clone_function
         self.recursive = recursive
+        self.copy_weights = copy_weights
         self.sites = {}  # id(layer) -> SwapSite, in the order the layers were found
         self._clones = {}  # id(original layer) -> its clone, so shared layers stay shared
         self._follow = {}  # id(linear clone) -> (original layer, site) whose activation follows
         self._new_layers = {}  # id(new activation layer) -> (original layer, site)
         self._placed = set()  # ids of new activation layers already in the new graph
-        self._kept = []  # (original, clone): weights and trainable flag copied
+        self._kept = []  # (original, copy): weights (if copy_weights) and trainable flag copied
         self._added = []  # (site layer, new activation layer): trainable flag copied
         self._models = []  # (original, clone) for every rewritten model, innermost first
         self._taken_names = set()
@@ -270,7 +268,7 @@ class _Swapper:
             outputs |= level_outputs
             for layer in level.layers:
                 names.append((id(layer), layer.name))
-                if _is_graph_model(layer):
+                if is_graph_model(layer):
                     if id(layer) not in nested_models:
                         nested_models.add(id(layer))
                         levels.append((layer, depth + 1))
@@ -313,40 +311,39 @@ class _Swapper:
 
     def clone(self, model):
         """Clones one (nested) model through `keras.models.clone_model`."""
-        if isinstance(model, keras.Sequential):
-            # Sequential models take no `call_function`: insert the new layers afterwards.
-            new_model = keras.models.clone_model(model, clone_function=self._clone_layer)
+        sequential = isinstance(model, keras.Sequential)
+        new_model, copies = _keras_internals.clone_with_weights(
+            model,
+            self._clone_layer,
+            copy_weights=self.copy_weights,
+            # Sequential models take no `call_function`: the new layers are inserted afterwards.
+            **({} if sequential else {"call_function": self._call}),
+        )
+        if sequential:
             self._insert_followers(new_model)
-        else:
-            new_model = keras.models.clone_model(
-                model, clone_function=self._clone_layer, call_function=self._call
-            )
+        self._kept.extend(copies)
         self._models.append((model, new_model))
         return new_model
 
-    def _clone_layer(self, layer):
+    def _clone_layer(self, layer, copy):
         if id(layer) not in self._clones:
-            self._clones[id(layer)] = self._new_clone(layer)
+            self._clones[id(layer)] = self._new_clone(layer, copy)
         return self._clones[id(layer)]
 
-    def _new_clone(self, layer):
+    def _new_clone(self, layer, copy):
         if not isinstance(layer, keras.layers.Layer):
             # A raw tensor operation such as `x + 3`: an equal, stateless copy.
-            return type(layer).from_config(layer.get_config())
+            return copy(layer)
         site = self.sites.get(id(layer))
         if site is not None and site.reason is None:
             if not site.embedded:
                 return self._new_activation(layer, site, layer.name)
-            clone = type(layer).from_config({**layer.get_config(), "activation": "linear"})
+            clone = copy(layer, _linear_copy)
             self._follow[id(clone)] = (layer, site)
-        elif self.recursive and _is_graph_model(layer):
+            return clone
+        if self.recursive and is_graph_model(layer):
             return self.clone(layer)
-        elif self.clone_function is not None:
-            clone = self.clone_function(layer)
-        else:
-            clone = type(layer).from_config(layer.get_config())
-        self._kept.append((layer, clone))
-        return clone
+        return copy(layer, self.clone_function)
 
     def _new_activation(self, site_layer, site, base_name):
         layer = registry.get(
@@ -414,22 +411,11 @@ class _Swapper:
             if new is not original and new.trainable != original.trainable:
                 new.trainable = original.trainable
 
-    def copy_weights(self):
-        for original, new in self._kept:
-            if new is not original:
-                _copy_weights(original, new)
 
-
-def _copy_weights(original, new):
-    values = original.get_weights()
-    shapes = [tuple(weight.shape) for weight in new.weights]
-    if shapes != [value.shape for value in values]:
-        raise ValueError(
-            f"Cannot copy the weights of layer '{original.name}' into its clone: the clone has "
-            f"weights of shapes {shapes}, the original {[value.shape for value in values]}. "
-            "A `clone_function` that changes a layer's weights needs copy_weights=False."
-        )
-    new.set_weights(values)
+def _linear_copy(layer):
+    """A copy of `layer` with the identity as its embedded activation: the new activation
+    follows it as a layer of its own."""
+    return type(layer).from_config({**layer.get_config(), "activation": "linear"})
 
 
 def _describe(activation):
@@ -439,10 +425,6 @@ def _describe(activation):
     if isinstance(activation, dict):
         return activation.get("class_name", "config")
     return getattr(activation, "__name__", type(activation).__name__)
-
-
-def _is_graph_model(layer):
-    return isinstance(layer, (keras.Sequential, Functional))
 
 
 def _standalone_layer_types():
@@ -526,8 +508,8 @@ def _names(argument, value):
     )
 
 
-# The graph of a Functional model. Keras 3 has no public accessors for it; these are the
-# attributes `keras.models.clone_model` itself walks (`_nodes_by_depth`, `KerasTensor` history).
+# The graph of a Functional model, read through `_keras_internals` (Keras 3 has no public
+# accessors for it).
 
 
 def _graph_facts(model):
@@ -536,7 +518,7 @@ def _graph_facts(model):
         return set(), {id(model.layers[-1])} if model.layers else set()
     output_ids = {id(tensor) for tensor in model.outputs}
     gates, outputs = set(), set()
-    for node in itertools.chain.from_iterable(model._nodes_by_depth.values()):
+    for node in _keras_internals.graph_nodes(model):
         if node.is_input:
             continue
         if any(id(tensor) in output_ids for tensor in node.output_tensors):
@@ -552,20 +534,14 @@ def _graph_facts(model):
     return gates, outputs
 
 
-def _producer(tensor):
-    """The node that computed `tensor`."""
-    operation, node_index, _ = tensor._keras_history
-    return operation._inbound_nodes[node_index]
-
-
 def _gate_source(tensor):
     """The layer that computed `tensor`, looking through raw operations with one tensor input.
 
     MobileNetV3's hard sigmoid is `ReLU(6.0)(x + 3.0) * (1.0 / 6.0)`: its gate is the `ReLU`.
     """
-    node = _producer(tensor)
+    node = _keras_internals.producer(tensor)
     while not isinstance(node.operation, keras.layers.Layer) and len(node.input_tensors) == 1:
-        node = _producer(node.input_tensors[0])
+        node = _keras_internals.producer(node.input_tensors[0])
     return node.operation
 
 
@@ -576,7 +552,7 @@ def _depends_on(tensor, ancestor):
         current = pending.pop()
         if current is ancestor:
             return True
-        node = _producer(current)
+        node = _keras_internals.producer(current)
         if id(node) not in visited:
             visited.add(id(node))
             pending.extend(node.input_tensors)

@@ -20,7 +20,6 @@ import dataclasses
 import functools
 import json
 import pathlib
-import re
 import shlex
 import shutil
 import sys
@@ -29,10 +28,8 @@ import time
 import keras
 
 from keras_atac import datasets, layers, models, threads, training
-from keras_atac.models import model_utils
+from keras_atac.models import hosts, model_utils
 
-# The host networks the command line builds. cifar_resnet<depth> takes any depth 6b + 2.
-MODEL_NAMES = ("cifar_resnet<depth>", "resnet50_v1b", "conv_mnist")
 # Model-level attention that --mechanism wraps around the network (with its defaults).
 MECHANISMS = {
     "none": None,
@@ -60,7 +57,17 @@ backend: set KERAS_BACKEND=jax, torch or tensorflow before running.
 
 
 def _common_options():
+    """The options of `train` and `compare`: the network, the data, the training and the run."""
     parser = argparse.ArgumentParser(add_help=False)
+    _network_options(parser)
+    _data_options(parser)
+    _training_options(parser)
+    _run_options(parser)
+    threads.add_threads_argument(parser)
+    return parser
+
+
+def _network_options(parser):
     parser.add_argument(
         "--model",
         required=True,
@@ -82,6 +89,9 @@ def _common_options():
         "of cifar_resnet<depth> or resnet50_v1b: none or one of "
         f"{', '.join(layers.attention_names())} (default: none)",
     )
+
+
+def _data_options(parser):
     parser.add_argument(
         "--dataset", required=True, choices=datasets.names(), help="the dataset to train on"
     )
@@ -104,6 +114,9 @@ def _common_options():
         help="train on the first N training images, class-balanced (N/K of each of the K "
         "classes); the test set is always complete",
     )
+
+
+def _training_options(parser):
     parser.add_argument(
         "--recipe",
         choices=training.recipe_names(),
@@ -130,6 +143,9 @@ def _common_options():
         default=0,
         help="seeds the weights, the data order and the augmentation (default: 0)",
     )
+
+
+def _run_options(parser):
     parser.add_argument(
         "--out",
         type=pathlib.Path,
@@ -152,8 +168,6 @@ def _common_options():
         "schedule, and sees a new seeded data order from there on (default: every run starts "
         "afresh)",
     )
-    threads.add_threads_argument(parser)
-    return parser
 
 
 def make_parser():
@@ -171,6 +185,13 @@ def make_parser():
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     common = _common_options()
+    _add_train_command(commands, common, epilog)
+    _add_compare_command(commands, common, epilog)
+    _add_report_command(commands)
+    return parser
+
+
+def _add_train_command(commands, common, epilog):
     train = commands.add_parser(
         "train",
         parents=[common],
@@ -187,6 +208,9 @@ def make_parser():
         help="the activation at every site of the network, any name keras_atac.layers.get "
         "accepts (default: relu)",
     )
+
+
+def _add_compare_command(commands, common, epilog):
     compare = commands.add_parser(
         "compare",
         parents=[common],
@@ -208,6 +232,9 @@ def make_parser():
         help="comma-separated attention modules, e.g. none,se,cbam: one network per activation "
         "and module (instead of the single --attention)",
     )
+
+
+def _add_report_command(commands):
     report_parser = commands.add_parser(
         "report",
         help="pool finished runs over their seeds: mean and spread of each network's accuracy",
@@ -223,19 +250,6 @@ def make_parser():
     report_parser.add_argument(
         "--out", type=pathlib.Path, required=True, help="output folder of the report"
     )
-    return parser
-
-
-def _model_builder(name):
-    """The function that builds the host network `name`, called with the model's arguments."""
-    match = re.fullmatch(r"cifar_resnet(\d+)", name)
-    if match:
-        return functools.partial(models.cifar_resnet, int(match[1]))
-    if name == "resnet50_v1b":
-        return models.resnet50_v1b
-    if name == "conv_mnist":
-        return models.conv_mnist
-    raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
 
 
 def _build_host(args, attention=None, **kwargs):
@@ -247,7 +261,11 @@ def _build_host(args, attention=None, **kwargs):
                 f"Received: --model {args.model} --attention {attention}"
             )
         kwargs["attention"] = attention
-    return _model_builder(args.model)(**kwargs)
+    try:
+        builder = hosts.builder(args.model)
+    except ValueError as error:
+        raise ValueError(f"unknown model {args.model!r} (--model): {error}") from None
+    return builder(**kwargs)
 
 
 def build_model(args, activation, data, attention=None):
@@ -386,40 +404,12 @@ def run(args, activation, data, recipe, out, command, attention="none"):
         + (f"; resuming after epoch {done} of {recipe.epochs}" if resuming else ""),
         flush=True,
     )
-    start = time.perf_counter()
-    model.fit(
-        # A resumed pipeline would replay the first epochs' order: its seed moves on instead.
-        data.train_dataset(batch_size=recipe.batch_size, seed=args.seed + done),
-        validation_data=data.test_dataset(batch_size=recipe.batch_size),
-        epochs=recipe.epochs,
-        # The pipeline shuffles; Keras warns when asked to shuffle a tf.data.Dataset.
-        shuffle=False,
-        # The backup comes after the CSV row of each epoch: interrupted between the two, the
-        # epoch is trained again and `read_log` keeps its second row.
-        callbacks=[
-            training.EpochTimer(),
-            keras.callbacks.CSVLogger(log_path, append=resuming),
-            keras.callbacks.BackupAndRestore(backup),
-        ],
-        verbose=args.verbose,
-    )
-    seconds = time.perf_counter() - start
+    seconds = _fit(args, model, data, recipe, out, done=done, resuming=resuming)
     logs = read_log(log_path)
     if resuming:
         _write_log(log_path, logs)
     summary = {
-        "command": command,
-        "model": args.model,
-        "activation": activation,
-        "attention": attention,
-        "mechanism": args.mechanism,
-        "dataset": data.name,
-        "labels": data.label_mode,
-        "data_source": data.source,
-        "train_images": len(data.x_train),
-        "test_images": len(data.x_test),
-        "recipe": {**dataclasses.asdict(recipe), "drop_epochs": list(recipe.drop_epochs())},
-        "seed": args.seed,
+        **_run_description(args, command, activation, attention, data, recipe),
         "trainable_parameters": trainable,
         "parameters": model.count_params(),
         "macs": macs,
@@ -437,6 +427,47 @@ def run(args, activation, data, recipe, out, command, attention="none"):
         {label: logs}, out / "curves.png", title=f"{_describe(args, data)}, {label}"
     )
     return summary, logs
+
+
+def _fit(args, model, data, recipe, out, *, done, resuming):
+    """Trains `model` (resuming from its backup after `done` finished epochs, or afresh) with
+    the callbacks that write `out / "log.csv"` and the backup; returns the seconds it took."""
+    start = time.perf_counter()
+    model.fit(
+        # A resumed pipeline would replay the first epochs' order: its seed moves on instead.
+        data.train_dataset(batch_size=recipe.batch_size, seed=args.seed + done),
+        validation_data=data.test_dataset(batch_size=recipe.batch_size),
+        epochs=recipe.epochs,
+        # The pipeline shuffles; Keras warns when asked to shuffle a tf.data.Dataset.
+        shuffle=False,
+        # The backup comes after the CSV row of each epoch: interrupted between the two, the
+        # epoch is trained again and `read_log` keeps its second row.
+        callbacks=[
+            training.EpochTimer(),
+            keras.callbacks.CSVLogger(out / "log.csv", append=resuming),
+            keras.callbacks.BackupAndRestore(out / "backup"),
+        ],
+        verbose=args.verbose,
+    )
+    return time.perf_counter() - start
+
+
+def _run_description(args, command, activation, attention, data, recipe):
+    """The entries of a run's summary that say what was run."""
+    return {
+        "command": command,
+        "model": args.model,
+        "activation": activation,
+        "attention": attention,
+        "mechanism": args.mechanism,
+        "dataset": data.name,
+        "labels": data.label_mode,
+        "data_source": data.source,
+        "train_images": len(data.x_train),
+        "test_images": len(data.x_test),
+        "recipe": {**dataclasses.asdict(recipe), "drop_epochs": list(recipe.drop_epochs())},
+        "seed": args.seed,
+    }
 
 
 RESULT_COLUMNS = [
@@ -586,18 +617,31 @@ def main(argv=None):
     except (ValueError, TypeError, FileNotFoundError) as error:
         parser.error(str(error))
 
-    mechanism = "" if args.mechanism == "none" else f"_{args.mechanism}"
     if args.command == "train":
-        (attention,) = attentions
-        network = args.activation + ("" if attention == "none" else f"_{attention}")
-        name = f"{args.model}_{network}{mechanism}_{args.dataset}"
-        out = args.out or pathlib.Path("runs") / name
-        summary, _ = run(args, args.activation, data, recipe, out, command, attention)
-        print(json.dumps({k: summary[k] for k in ("best_accuracy", "final_accuracy")}))
-        print(f"wrote {out}")
-        return 0
+        return _train(args, data, recipe, attentions, command)
+    return _compare(args, activations, attentions, data, recipe, command)
 
-    out = args.out or pathlib.Path("runs") / f"{args.model}_compare{mechanism}_{args.dataset}"
+
+def _mechanism_suffix(args):
+    return "" if args.mechanism == "none" else f"_{args.mechanism}"
+
+
+def _train(args, data, recipe, attentions, command):
+    """`keras-atac train`, once the options are checked and the data is loaded."""
+    (attention,) = attentions
+    network = args.activation + ("" if attention == "none" else f"_{attention}")
+    name = f"{args.model}_{network}{_mechanism_suffix(args)}_{args.dataset}"
+    out = args.out or pathlib.Path("runs") / name
+    summary, _ = run(args, args.activation, data, recipe, out, command, attention)
+    print(json.dumps({k: summary[k] for k in ("best_accuracy", "final_accuracy")}))
+    print(f"wrote {out}")
+    return 0
+
+
+def _compare(args, activations, attentions, data, recipe, command):
+    """`keras-atac compare`: one run per activation and attention module, then the table."""
+    name = f"{args.model}_compare{_mechanism_suffix(args)}_{args.dataset}"
+    out = args.out or pathlib.Path("runs") / name
     summaries, histories = [], {}
     for activation in activations:
         for attention in attentions:

@@ -11,6 +11,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_atac import _keras_internals
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers.atac import ATAC
 from keras_atac.layers.folded_atac import FoldedATAC
@@ -100,12 +101,9 @@ def _warn_about_hidden_units(layer):
     and xUnit layers it calls stay as they are (as `keras_atac.clone_model` warns about the
     activations of such a model).
     """
-    if not isinstance(layer, keras.layers.Layer) or _is_graph_model(layer):
+    if not isinstance(layer, keras.layers.Layer) or _keras_internals.is_graph_model(layer):
         return
-    # Keras has no public accessor for the sublayers of a layer that is not a model.
-    hidden = [
-        inner.name for inner in layer._flatten_layers(include_self=False) if type(inner) in _FOLDERS
-    ]
+    hidden = [inner.name for inner in _keras_internals.sublayers(layer) if type(inner) in _FOLDERS]
     if hidden:
         warnings.warn(
             f"fold_batchnorm cannot rewrite layer '{layer.name}' of type "
@@ -114,13 +112,6 @@ def _warn_about_hidden_units(layer):
             "Build it with the Functional API to fold them.",
             stacklevel=3,
         )
-
-
-def _is_graph_model(model):
-    """Whether clone_model can rewrite `model`: Sequential, or Functional (inputs -> outputs)."""
-    return isinstance(model, keras.Sequential) or (
-        isinstance(model, keras.Model) and hasattr(model, "_operations")
-    )
 
 
 @keras_atac_export("keras_atac.fold_batchnorm")
@@ -159,36 +150,24 @@ def fold_batchnorm(model):
     >>> fast = keras_atac.fold_batchnorm(model)
     >>> fast.predict(images)  # equal to model.predict(images)
     """
-    if not isinstance(model, keras.Model) or not _is_graph_model(model):
-        raise TypeError(
-            "fold_batchnorm rewrites Functional models (keras.Model(inputs, outputs)) and "
-            "Sequential models, whose graph of layers it can see. Received: model of type "
-            f"{type(model).__name__}"
-        )
+    _keras_internals.check_graph_model(model, "fold_batchnorm")
     if not model.built:
         raise ValueError(
             f"fold_batchnorm needs a built model with trained weights; model '{model.name}' is "
             "not built. Build it (e.g. give the Sequential model a keras.Input) first."
         )
-    copies = []  # (original layer, its copy): weights copied once the new model built the copy
     folds = []  # (folded layer, {weight path: value})
 
-    def clone_layer(layer):
+    def clone_layer(layer, copy):
         fold = _FOLDERS.get(type(layer))
-        if fold is not None:
-            new_layer, weights = fold(layer)
-            folds.append((new_layer, weights))
-            return new_layer
-        _warn_about_hidden_units(layer)
-        # Also raw tensor operations of a Functional graph (`x + 1`), which have no weights.
-        new_layer = type(layer).from_config(layer.get_config())
-        if isinstance(layer, keras.layers.Layer):
-            copies.append((layer, new_layer))
+        if fold is None:
+            _warn_about_hidden_units(layer)
+            return copy(layer)
+        new_layer, weights = fold(layer)
+        folds.append((new_layer, weights))
         return new_layer
 
-    folded = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
-    for layer, new_layer in copies:
-        new_layer.set_weights(layer.get_weights())
+    folded, _ = _keras_internals.clone_with_weights(model, clone_layer, recursive=True)
     for new_layer, weights in folds:
         for variable in new_layer.weights:
             relative_path = variable.path.removeprefix(f"{new_layer.path}/")

@@ -16,7 +16,7 @@ import os
 import sys
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.utils import checks
 
 # Read by the OpenMP and BLAS runtimes when they first start, and by TensorFlow when it creates
 # its runtime (tf.data pipelines included, whatever the Keras backend).
@@ -63,7 +63,7 @@ def set_threads(threads):
     """
     if threads is None:
         return
-    input_checks.check_positive_number("threads", threads, integer=True)
+    checks.check_positive_number("threads", threads, integer=True)
     n = str(int(threads))
     for variable in THREAD_VARIABLES:
         os.environ[variable] = n

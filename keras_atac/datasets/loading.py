@@ -7,7 +7,7 @@ import numpy as np
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.datasets import pipelines, sources
-from keras_atac.layers import input_checks
+from keras_atac.utils import checks
 
 # Per-channel statistics of CIFAR-10 that the official ATAC code normalises with (used for
 # CIFAR-100 too, as there).
@@ -55,8 +55,8 @@ def network_shape(name):
     return _SPECS[name].image_shape, _SPECS[name].num_classes
 
 
-# Not marked with `keras_atac_export`: that decorator registers classes for `.keras` saving,
-# which needs a Keras object with `get_config`; this is the plain return type of `load`.
+# The plain return type of `load`, exported for the API reference.
+@keras_atac_export("keras_atac.datasets.ImageClassificationData")
 @dataclasses.dataclass(frozen=True)
 class ImageClassificationData:
     """A dataset held in memory, with its train and test pipelines.
@@ -104,7 +104,7 @@ class ImageClassificationData:
         Returns:
             A `tf.data.Dataset` of float32 images, normalised as the papers did, and int labels.
         """
-        input_checks.check_positive_number("batch_size", batch_size, integer=True)
+        checks.check_positive_number("batch_size", batch_size, integer=True)
         if self.steps_per_epoch(batch_size) == 0:
             raise ValueError(
                 f"The training set ({len(self.x_train)} images) is smaller than one batch. "
@@ -122,7 +122,7 @@ class ImageClassificationData:
 
     def test_dataset(self, batch_size=128):
         """Batches `(images, labels)` of the whole test set, in order, normalised."""
-        input_checks.check_positive_number("batch_size", batch_size, integer=True)
+        checks.check_positive_number("batch_size", batch_size, integer=True)
         return pipelines.test_dataset(self.x_test, self.y_test, self._normalizer(), batch_size)
 
     def _normalizer(self):
@@ -228,13 +228,13 @@ def load(name, data_dir=None, label_mode="fine", subset=None):
     if name not in _SPECS:
         raise ValueError(f"Unknown dataset: name={name!r}. Known datasets: {', '.join(names())}.")
     spec = _SPECS[name]
-    input_checks.check_choice("label_mode", label_mode, LABEL_MODES)
+    checks.check_choice("label_mode", label_mode, LABEL_MODES)
     if label_mode == "coarse" and spec.num_coarse_classes is None:
         raise ValueError(
             f"Only cifar100 has coarse labels. Received: label_mode='coarse' for {name}"
         )
     if subset is not None:
-        input_checks.check_positive_number("subset", subset, integer=True)
+        checks.check_positive_number("subset", subset, integer=True)
 
     arrays, source = _read(spec, data_dir)
     _check(arrays, name, spec, source, "", spec.num_classes)

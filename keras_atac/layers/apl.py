@@ -6,6 +6,7 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
 from keras_atac.layers.registry import register
+from keras_atac.utils import checks
 
 
 @register("apl")
@@ -68,8 +69,8 @@ class APL(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_hinges = input_checks.check_positive_number("num_hinges", num_hinges, integer=True)
-        self.shared = input_checks.check_bool("shared", shared)
+        self.num_hinges = checks.check_positive_number("num_hinges", num_hinges, integer=True)
+        self.shared = checks.check_bool("shared", shared)
         self.slope_initializer = keras.initializers.get(
             slope_initializer if slope_initializer is not None else keras.initializers.Constant(0.2)
         )
@@ -80,7 +81,7 @@ class APL(keras.layers.Layer):
         self.hinge_regularizer = keras.regularizers.get(hinge_regularizer)
         self.slope_constraint = keras.constraints.get(slope_constraint)
         self.hinge_constraint = keras.constraints.get(hinge_constraint)
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         shape = (self.num_hinges,)

@@ -8,6 +8,7 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import gating, input_checks, layer_utils
 from keras_atac.layers.registry import register
+from keras_atac.utils import checks
 
 # The constants of the paper's mapping from channels to kernel size.
 GAMMA = 2
@@ -78,17 +79,17 @@ class ECA(gating.GatingLayer):
     ):
         super().__init__(**kwargs)
         if kernel_size is not None:
-            kernel_size = input_checks.check_odd_kernel_size("kernel_size", kernel_size)
+            kernel_size = checks.check_odd_kernel_size("kernel_size", kernel_size)
         self.kernel_size = kernel_size
         self.gate_activation = layer_utils.activation_argument("gate_activation", gate_activation)
         layer_utils.set_weight_arguments(
             self, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
         )
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(self, input_shape, self.data_format)
-        self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
+        self._spatial_axes = checks.spatial_axes(len(input_shape), self.data_format)
         policy = self.build_gate_policy()
         kernel_size = self.kernel_size or adaptive_kernel_size(channels)
         # The pooled vector is read as a sequence of C steps with one feature; odd kernels make

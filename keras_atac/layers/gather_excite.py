@@ -8,6 +8,7 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import gating, input_checks, layer_utils
 from keras_atac.layers.registry import register
+from keras_atac.utils import checks
 
 GLOBAL = "global"
 
@@ -107,12 +108,12 @@ class GatherExcite(gating.GatingLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.extra_params = input_checks.check_bool("extra_params", extra_params)
+        self.extra_params = checks.check_bool("extra_params", extra_params)
         self.extent = _check_extent(extent, extra_params)
-        self.use_mlp = input_checks.check_bool("use_mlp", use_mlp)
-        self.reduction = input_checks.check_positive_number("reduction", reduction)
-        self.momentum = input_checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
-        self.epsilon = input_checks.check_positive_number("epsilon", epsilon)
+        self.use_mlp = checks.check_bool("use_mlp", use_mlp)
+        self.reduction = checks.check_positive_number("reduction", reduction)
+        self.momentum = checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
+        self.epsilon = checks.check_positive_number("epsilon", epsilon)
         self.inner_activation = layer_utils.activation_argument(
             "inner_activation", inner_activation
         )
@@ -126,14 +127,14 @@ class GatherExcite(gating.GatingLayer):
         layer_utils.set_weight_arguments(
             self, "bias", bias_initializer, bias_regularizer, bias_constraint
         )
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(
             self, input_shape, self.data_format, min_rank=3, max_rank=4
         )
         rank = len(input_shape)
-        self._spatial_axes = input_checks.spatial_axes(rank, self.data_format)
+        self._spatial_axes = checks.spatial_axes(rank, self.data_format)
         spatial_shape = tuple(input_shape[a] for a in self._spatial_axes)
         learned_global = self.extra_params and self.extent == GLOBAL
         if learned_global and None in spatial_shape:
@@ -177,7 +178,7 @@ class GatherExcite(gating.GatingLayer):
         spatial_shape = tuple(shape[a] for a in self._spatial_axes)
         learned_global = self.extent == GLOBAL
         num_convs = 1 if learned_global else self.extent.bit_length() - 1
-        axis = input_checks.channel_axis(self.data_format)
+        axis = checks.channel_axis(self.data_format)
         for i in range(num_convs):
             # For the global extent the convolution is computed as a weighted sum (see
             # `_MapSizedGather`).
@@ -243,7 +244,7 @@ class GatherExcite(gating.GatingLayer):
         positions left out of the average."""
         e = self.extent
         window = 2 * e - 1
-        channel = input_checks.channel_axis(self.data_format)
+        channel = checks.channel_axis(self.data_format)
         ones = ops.ones_like(x[..., :1] if channel == -1 else x[:, :1])
         sums = ops.average_pool(self._pad(x, e - 1), window, e, "valid", self.data_format)
         counts = ops.average_pool(self._pad(ones, e - 1), window, e, "valid", self.data_format)
@@ -316,7 +317,7 @@ class _MapSizedGather:
         kernel = ops.squeeze(ops.cast(self.kernel, inputs.dtype), axis=-1)  # spatial + (C,)
         if self.data_format == "channels_first":
             kernel = ops.moveaxis(kernel, -1, 0)
-        axes = input_checks.spatial_axes(len(inputs.shape), self.data_format)
+        axes = checks.spatial_axes(len(inputs.shape), self.data_format)
         return ops.sum(inputs * kernel, axis=axes, keepdims=True)
 
 

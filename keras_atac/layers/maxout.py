@@ -6,6 +6,7 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks
 from keras_atac.layers.registry import register
+from keras_atac.utils import checks
 
 
 @register("maxout")
@@ -42,8 +43,8 @@ class Maxout(keras.layers.Layer):
 
     def __init__(self, pool_size=2, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = input_checks.check_positive_number("pool_size", pool_size, integer=True)
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.pool_size = checks.check_positive_number("pool_size", pool_size, integer=True)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(self, input_shape, self.data_format)
@@ -65,7 +66,7 @@ class Maxout(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         output_shape = list(input_shape)
-        axis = input_checks.channel_axis(self.data_format)
+        axis = checks.channel_axis(self.data_format)
         if output_shape[axis] is not None:
             output_shape[axis] //= self.pool_size
         return tuple(output_shape)

@@ -6,6 +6,7 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
 from keras_atac.layers.registry import register
+from keras_atac.utils import checks
 
 
 @register("prelu")
@@ -54,7 +55,7 @@ class PReLU(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.shared = input_checks.check_bool("shared", shared)
+        self.shared = checks.check_bool("shared", shared)
         self.alpha_initializer = keras.initializers.get(
             alpha_initializer
             if alpha_initializer is not None
@@ -62,7 +63,7 @@ class PReLU(keras.layers.Layer):
         )
         self.alpha_regularizer = keras.regularizers.get(alpha_regularizer)
         self.alpha_constraint = keras.constraints.get(alpha_constraint)
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         if self.shared:

@@ -6,6 +6,7 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
 from keras_atac.layers.registry import register
+from keras_atac.utils import checks
 
 
 @register("slaf")
@@ -52,7 +53,7 @@ class SLAF(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_terms = input_checks.check_positive_number("num_terms", num_terms, integer=True)
+        self.num_terms = checks.check_positive_number("num_terms", num_terms, integer=True)
         self.coefficient_initializer = keras.initializers.get(coefficient_initializer)
         self.coefficient_regularizer = keras.regularizers.get(coefficient_regularizer)
         self.coefficient_constraint = keras.constraints.get(coefficient_constraint)

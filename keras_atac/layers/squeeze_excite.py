@@ -5,6 +5,7 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import gating, input_checks, layer_utils
 from keras_atac.layers.registry import register
+from keras_atac.utils import checks
 
 
 @register("se", aliases=("squeeze_excite",), kind="attention")
@@ -65,7 +66,7 @@ class SqueezeExcite(gating.GatingLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.reduction = input_checks.check_positive_number("reduction", reduction)
+        self.reduction = checks.check_positive_number("reduction", reduction)
         self.inner_activation = layer_utils.activation_argument(
             "inner_activation", inner_activation
         )
@@ -76,12 +77,12 @@ class SqueezeExcite(gating.GatingLayer):
         layer_utils.set_weight_arguments(
             self, "bias", bias_initializer, bias_regularizer, bias_constraint
         )
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(self, input_shape, self.data_format)
         inner_channels = input_checks.reduced_channels(self, channels, self.reduction)
-        self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
+        self._spatial_axes = checks.spatial_axes(len(input_shape), self.data_format)
         policy = self.build_gate_policy()
         self.reduce = layer_utils.dense_sublayer(self, inner_channels, "reduce", policy)
         self.reduce.build((None, channels))

@@ -1,4 +1,7 @@
-"""GAttANet: global attention agreement (VanRullen and Alamia, 2021), and its toy CNN."""
+"""GAttANet: global attention agreement (VanRullen and Alamia, 2021).
+
+Its toy CNN is `keras_atac.models.toy_cnn.gattanet_toy_cnn`.
+"""
 
 import re
 
@@ -7,18 +10,15 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import input_checks, layer_utils
-from keras_atac.models import model_utils
+from keras_atac.models import backbones
+from keras_atac.utils import checks
 
 KEY_SOURCES = ("current", "previous")
 AGREEMENTS = ("dot", "cosine")
-# Default taps: block outputs of the package's ResNets, else the activations of the toy CNN
-# (and of ConvMNIST, which follows the same naming).
-_BLOCK_OUTPUT = re.compile(r"stage\d+_block\d+_out")
+# Default taps: block outputs of the package's ResNets (`backbones.BLOCK_OUTPUT`), else the
+# activations of the toy CNN (and of ConvMNIST, which follows the same naming).
 _ACTIVATION = re.compile(r"block\d+_act|dense_act")
-
-# The toy CNN: (filters of the three 3x3 convolutions), units of the hidden dense layer.
-TOY_FILTERS = (32, 64, 128)
-TOY_UNITS = 256
+_WEIGHT_ARGUMENTS = ("initializer", "regularizer", "constraint")
 
 
 @keras_atac_export("keras_atac.models.GAttANet")
@@ -130,28 +130,16 @@ class GAttANet(keras.Model):
         name=None,
         **kwargs,
     ):
-        if not isinstance(backbone, keras.Model) or not getattr(backbone, "inputs", None):
-            raise ValueError(
-                "`backbone` must be a built functional or sequential keras.Model (with symbolic "
-                f"inputs, so that its layers can be tapped). Received: backbone={backbone!r}"
-            )
+        backbones.check_backbone(backbone)
         if tapped_layers is None:
             tapped_layers = self.default_layers(backbone)
-        tapped_layers = _check_tapped_layers(backbone, tapped_layers)
-        input_checks.check_positive_number("key_dim", key_dim, integer=True)
-        input_checks.check_positive_number("iterations", iterations, integer=True)
-        input_checks.check_choice("keys_from", keys_from, KEY_SOURCES)
-        input_checks.check_choice("agreement", agreement, AGREEMENTS)
-        data_format = input_checks.standardize_data_format(data_format)
-        settings = {
-            "key_dim": key_dim,
+        tapped_layers, data_format = _check_arguments(
+            backbone, tapped_layers, key_dim, iterations, keys_from, agreement, data_format
+        )
+        weight_arguments = {
             "kernel_initializer": keras.initializers.get(kernel_initializer),
             "kernel_regularizer": keras.regularizers.get(kernel_regularizer),
             "kernel_constraint": keras.constraints.get(kernel_constraint),
-            "data_format": data_format,
-        }
-        alpha_settings = {
-            "agreement": agreement,
             "alpha_initializer": keras.initializers.get(alpha_initializer),
             "alpha_regularizer": keras.regularizers.get(alpha_regularizer),
             "alpha_constraint": keras.constraints.get(alpha_constraint),
@@ -164,41 +152,53 @@ class GAttANet(keras.Model):
         self.iterations = iterations
         self.keys_from = keys_from
         self.agreement = agreement
-        self.kernel_initializer = settings["kernel_initializer"]
-        self.kernel_regularizer = settings["kernel_regularizer"]
-        self.kernel_constraint = settings["kernel_constraint"]
-        self.alpha_initializer = alpha_settings["alpha_initializer"]
-        self.alpha_regularizer = alpha_settings["alpha_regularizer"]
-        self.alpha_constraint = alpha_settings["alpha_constraint"]
+        for argument, value in weight_arguments.items():
+            setattr(self, argument, value)
         self.data_format = data_format
         if iterations > 1:
-            # Each tapped layer's projections compute in that layer's dtype policy.
-            tapped = {name: backbone.get_layer(name) for name in tapped_layers}
-            self.queries = {
-                name: _Query(name=f"{name}_query", dtype=layer.dtype_policy, **settings)
-                for name, layer in tapped.items()
-            }
-            for name, layer in tapped.items():
-                self.queries[name].build(layer.output.shape)
-            self.agreements = {
-                name: _Agreement(
-                    name=f"{name}_agreement",
-                    dtype=layer.dtype_policy,
-                    **settings,
-                    **alpha_settings,
-                )
-                for name, layer in tapped.items()
-            }
-            # Pass 1: the plain backbone up to the tapped layers. Later passes: the backbone
-            # with every tapped layer modulated (the agreements are built here).
-            self._first_pass = keras.Model(
-                backbone.input, [layer.output for layer in tapped.values()]
-            )
-            self._modulated_pass = _modulated_pass(
-                backbone, self.agreements, key_dim, previous_keys=keys_from == "previous"
-            )
+            self._build_attention()
         # The backbone is built and so is every layer above: so is the model.
         self.built = True
+
+    def _build_attention(self):
+        """Creates the queries, the agreements and the functional models of the passes."""
+        # The argument objects themselves, not their configs: an unseeded Keras initializer
+        # fixes its seed when it is created, so new objects would change the initial values of
+        # seeded runs.
+        projection = {
+            "key_dim": self.key_dim,
+            **{f"kernel_{kind}": getattr(self, f"kernel_{kind}") for kind in _WEIGHT_ARGUMENTS},
+            "data_format": self.data_format,
+        }
+        modulation = {
+            "agreement": self.agreement,
+            **{f"alpha_{kind}": getattr(self, f"alpha_{kind}") for kind in _WEIGHT_ARGUMENTS},
+        }
+        # Each tapped layer's projections compute in that layer's dtype policy.
+        tapped = {name: self.backbone.get_layer(name) for name in self.tapped_layers}
+        self.queries = {
+            name: _Query(name=f"{name}_query", dtype=layer.dtype_policy, **projection)
+            for name, layer in tapped.items()
+        }
+        for name, layer in tapped.items():
+            self.queries[name].build(layer.output.shape)
+        self.agreements = {
+            name: _Agreement(
+                name=f"{name}_agreement", dtype=layer.dtype_policy, **projection, **modulation
+            )
+            for name, layer in tapped.items()
+        }
+        # Pass 1: the plain backbone up to the tapped layers. Later passes: the backbone with
+        # every tapped layer modulated (the agreements are built here).
+        self._first_pass = keras.Model(
+            self.backbone.input, [layer.output for layer in tapped.values()]
+        )
+        self._modulated_pass = _modulated_pass(
+            self.backbone,
+            self.agreements,
+            self.key_dim,
+            previous_keys=self.keys_from == "previous",
+        )
 
     def call(self, inputs, training=None):
         if self.iterations == 1:
@@ -227,7 +227,7 @@ class GAttANet(keras.Model):
         Raises:
             ValueError: if `backbone` has none of these layers.
         """
-        for pattern in (_BLOCK_OUTPUT, _ACTIVATION):
+        for pattern in (backbones.BLOCK_OUTPUT, _ACTIVATION):
             names = tuple(layer.name for layer in backbone.layers if pattern.fullmatch(layer.name))
             if names:
                 return names
@@ -247,20 +247,26 @@ class GAttANet(keras.Model):
             "iterations": self.iterations,
             "keys_from": self.keys_from,
             "agreement": self.agreement,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-            "alpha_initializer": keras.initializers.serialize(self.alpha_initializer),
-            "alpha_regularizer": keras.regularizers.serialize(self.alpha_regularizer),
-            "alpha_constraint": keras.constraints.serialize(self.alpha_constraint),
+            **layer_utils.weight_arguments_config(self, "kernel", "alpha"),
             "data_format": self.data_format,
         }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return cls(**backbones.revived_config(config))
+
+
+def _check_arguments(
+    backbone, tapped_layers, key_dim, iterations, keys_from, agreement, data_format
+):
+    """Checks the arguments of `GAttANet` other than the weight arguments, before anything is
+    built; returns the tapped layers as a tuple and the standardized data format."""
+    tapped_layers = _check_tapped_layers(backbone, tapped_layers)
+    checks.check_positive_number("key_dim", key_dim, integer=True)
+    checks.check_positive_number("iterations", iterations, integer=True)
+    checks.check_choice("keys_from", keys_from, KEY_SOURCES)
+    checks.check_choice("agreement", agreement, AGREEMENTS)
+    return tapped_layers, checks.standardize_data_format(data_format)
 
 
 def _modulated_pass(backbone, agreements, key_dim, previous_keys):
@@ -326,17 +332,11 @@ def _check_tapped_layers(backbone, tapped_layers):
             f"Received: tapped_layers={tapped_layers!r}"
         )
     for name in tapped_layers:
-        try:
-            layer = backbone.get_layer(name)
-        except ValueError:
-            raise ValueError(
-                f"`tapped_layers` names a layer that backbone '{backbone.name}' does not have. "
-                f"Received: {name!r}"
-            ) from None
-        if not isinstance(layer.output, keras.KerasTensor) or len(layer.output.shape) < 2:
+        output = backbones.tapped_output(backbone, name, "tapped_layers")
+        if not isinstance(output, keras.KerasTensor) or len(output.shape) < 2:
             raise ValueError(
                 f"A tapped layer must output one tensor of rank >= 2 (batch axis included). "
-                f"Received: layer {name!r} with output {layer.output!r}"
+                f"Received: layer {name!r} with output {output!r}"
             )
     return tuple(tapped_layers)
 
@@ -355,16 +355,16 @@ class _Projection(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.key_dim = key_dim
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.data_format = input_checks.standardize_data_format(data_format)
+        layer_utils.set_weight_arguments(
+            self, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
+        )
+        self.data_format = checks.standardize_data_format(data_format)
 
     def _build_kernel(self, name, input_shape):
         channels = input_checks.check_channels(self, input_shape, self.data_format)
         self._rank = len(input_shape)
-        self._axis = input_checks.channel_axis(self.data_format)
-        self._spatial_axes = input_checks.spatial_axes(self._rank, self.data_format)
+        self._axis = checks.channel_axis(self.data_format)
+        self._spatial_axes = checks.spatial_axes(self._rank, self.data_format)
         return self.add_weight(
             name=name,
             shape=(channels, self.key_dim),
@@ -380,9 +380,7 @@ class _Projection(keras.layers.Layer):
         config.update(
             {
                 "key_dim": self.key_dim,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                **layer_utils.weight_arguments_config(self, "kernel"),
                 "data_format": self.data_format,
             }
         )
@@ -425,9 +423,9 @@ class _Agreement(_Projection):
     ):
         super().__init__(**kwargs)
         self.agreement = agreement
-        self.alpha_initializer = keras.initializers.get(alpha_initializer)
-        self.alpha_regularizer = keras.regularizers.get(alpha_regularizer)
-        self.alpha_constraint = keras.constraints.get(alpha_constraint)
+        layer_utils.set_weight_arguments(
+            self, "alpha", alpha_initializer, alpha_regularizer, alpha_constraint
+        )
 
     def build(self, input_shape):
         self.kernel = self._build_kernel("key_kernel", input_shape[0])
@@ -469,79 +467,7 @@ class _Agreement(_Projection):
         config.update(
             {
                 "agreement": self.agreement,
-                "alpha_initializer": keras.initializers.serialize(self.alpha_initializer),
-                "alpha_regularizer": keras.regularizers.serialize(self.alpha_regularizer),
-                "alpha_constraint": keras.constraints.serialize(self.alpha_constraint),
+                **layer_utils.weight_arguments_config(self, "alpha"),
             }
         )
         return config
-
-
-@keras_atac_export("keras_atac.models.gattanet_toy_cnn")
-def gattanet_toy_cnn(
-    num_classes=10,
-    activation="relu",
-    input_shape=None,
-    data_format=None,
-    classifier_activation=None,
-    name="gattanet_toy_cnn",
-):
-    """A 5-layer CNN like the toy model of the GAttANet paper (CIFAR-10, about 0.83 -> 0.85).
-
-    REFERENCE describes the paper's toy model only as a 5-layer CNN with `d = 16` on CIFAR-10;
-    the widths and the block structure here are ours. Five weight layers:
-
-        block k (k = 1, 2, 3):  x = MaxPool2x2(ACT(BN(Conv3x3(filters_k, "same")(x))))
-        head:                   x = ACT(Dense(256)(Flatten(x))); logits = Dense(classes)(x)
-
-    with 32, 64 and 128 filters. `GAttANet.default_layers` taps the four activations (three
-    convolutional, one dense), i.e. every hidden layer.
-
-    Layer names: `f"block{k}_conv"`, `_bn`, `_act`, `_pool` for k = 1, 2, 3, then `"flatten"`,
-    `"dense"`, `"dense_act"` and `"predictions"`.
-
-    Args:
-        num_classes: the number of classes of the head.
-        activation: the hidden activation, anything `keras_atac.layers.get` accepts.
-        input_shape: the image shape without batch axis; defaults to `(32, 32, 3)`, or
-            `(3, 32, 32)` for channels-first. The spatial sizes must be defined (the head is
-            dense over the flattened features).
-        data_format: `"channels_last"` or `"channels_first"`; defaults to
-            `keras.config.image_data_format()`.
-        classifier_activation: activation of the head; `None` (default) outputs logits.
-        name: the model's name.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        Rufin VanRullen, Andrea Alamia. "GAttANet: Global attention agreement for
-        convolutional neural networks". ICANN 2021, arXiv:2104.05575.
-    """
-    model_utils.check_activation(activation)
-    model_utils.check_head(num_classes, classifier_activation)
-    data_format = input_checks.standardize_data_format(data_format)
-    shape = model_utils.image_input_shape(input_shape, data_format, (32, 32, 3))
-    if None in [shape[axis - 1] for axis in input_checks.spatial_axes(4, data_format)]:
-        raise ValueError(
-            "gattanet_toy_cnn needs defined spatial sizes: its head is dense over the flattened "
-            f"features. Received: input_shape={input_shape!r}"
-        )
-    axis = input_checks.channel_axis(data_format)
-
-    inputs = keras.Input(shape)
-    x = inputs
-    for index, filters in enumerate(TOY_FILTERS, start=1):
-        x = layer_utils.BiasSafeConv2D(
-            filters, 3, padding="same", data_format=data_format, name=f"block{index}_conv"
-        )(x)
-        x = keras.layers.BatchNormalization(axis=axis, name=f"block{index}_bn")(x)
-        x = model_utils.activation_layer(activation, data_format, f"block{index}_act")(x)
-        x = keras.layers.MaxPooling2D(data_format=data_format, name=f"block{index}_pool")(x)
-    x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
-    x = keras.layers.Dense(TOY_UNITS, name="dense")(x)
-    x = model_utils.activation_layer(activation, data_format, "dense_act")(x)
-    outputs = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(
-        x
-    )
-    return keras.Model(inputs, outputs, name=name)

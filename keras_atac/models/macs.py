@@ -4,10 +4,12 @@ import math
 
 import keras
 
+from keras_atac import _keras_internals
 from keras_atac import layers as package_layers
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, registry
-from keras_atac.layers.input_checks import spatial_axes
+from keras_atac.layers import registry
+from keras_atac.utils import checks
+from keras_atac.utils.checks import spatial_axes
 
 # Layer class -> function(layer) returning the MACs of one call. Looked up along the MRO, so a
 # subclass is counted like its parent unless it has a counter of its own.
@@ -95,16 +97,13 @@ def _counter(layer):
 
 def _layer_calls(model):
     """`(layer, node)` for every call of a layer in a Functional (or built Sequential) model's
-    graph, or None for a model without one. Keras has no public accessor for the graph; these
-    are the attributes `keras.models.clone_model` walks."""
-    graph = getattr(model, "_functional", None) if isinstance(model, keras.Sequential) else model
-    nodes_by_depth = getattr(graph, "_nodes_by_depth", None)
-    if nodes_by_depth is None:
+    graph, or None for a model without one."""
+    nodes = _keras_internals.graph_nodes(model)
+    if nodes is None:
         return None
     return [
         (node.operation, node)
-        for depth in sorted(nodes_by_depth, reverse=True)
-        for node in nodes_by_depth[depth]
+        for node in nodes
         if not node.is_input and isinstance(node.operation, keras.layers.Layer)
     ]
 
@@ -251,7 +250,7 @@ def _cbam_macs(layer):
 @register_mac_counter(package_layers.ECA)
 def _eca_macs(layer):
     """The `k`-tap convolution over the `C` pooled channels."""
-    return layer.input.shape[input_checks.channel_axis(layer.data_format)] * math.prod(
+    return layer.input.shape[checks.channel_axis(layer.data_format)] * math.prod(
         layer.conv.kernel.shape
     )
 

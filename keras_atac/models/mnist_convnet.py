@@ -3,8 +3,9 @@
 import keras
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import layer_utils
 from keras_atac.models import model_utils
+from keras_atac.utils import checks
 
 # (filters, kernel size) of the three blocks: 28x28 -> 12x12 -> 4x4 -> 1x1.
 BLOCKS = ((10, 5), (20, 5), (40, 3))
@@ -66,9 +67,9 @@ def conv_mnist(
     """
     model_utils.check_activation(activation)
     model_utils.check_head(num_classes, classifier_activation)
-    data_format = input_checks.standardize_data_format(data_format)
+    data_format = checks.standardize_data_format(data_format)
     shape = model_utils.image_input_shape(input_shape, data_format, (28, 28, 1))
-    spatial = [shape[axis - 1] for axis in input_checks.spatial_axes(4, data_format)]
+    spatial = [shape[axis - 1] for axis in checks.spatial_axes(4, data_format)]
     if None in spatial:
         raise ValueError(
             "conv_mnist needs defined spatial sizes: its head is dense over the flattened "

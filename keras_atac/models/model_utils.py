@@ -6,7 +6,7 @@ import keras
 
 from keras_atac.layers import registry
 from keras_atac.layers.atac import msra_prelu_initializer
-from keras_atac.layers.input_checks import channel_axis, check_positive_number
+from keras_atac.utils.checks import channel_axis, check_positive_number
 
 # MXNet Gluon's BatchNorm defaults, used by the official ATAC code in every host network.
 BN_MOMENTUM = 0.9

@@ -3,8 +3,8 @@
 import keras
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
 from keras_atac.models import model_utils
+from keras_atac.utils import checks
 
 WIDTHS = (16, 32, 64)
 STRIDES = (1, 2, 2)
@@ -98,18 +98,18 @@ def cifar_resnet(
         Kaiming He, Xiangyu Zhang, Shaoqing Ren, Jian Sun. "Identity Mappings in Deep Residual
         Networks". ECCV 2016. https://arxiv.org/abs/1603.05027
     """
-    input_checks.check_positive_number("depth", depth, integer=True)
+    checks.check_positive_number("depth", depth, integer=True)
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(
             "`depth` must be 6 * b + 2 for b >= 1 blocks per stage (8, 14, 20, 26, 32, ...). "
             f"Received: depth={depth!r}"
         )
-    input_checks.check_positive_number("act_layers", act_layers, integer=True)
-    input_checks.check_number_in_range("act_layers", act_layers, 1, 4)
+    checks.check_positive_number("act_layers", act_layers, integer=True)
+    checks.check_number_in_range("act_layers", act_layers, 1, 4)
     model_utils.check_activation(activation)
     model_utils.check_attention(attention)
     model_utils.check_head(num_classes, classifier_activation)
-    data_format = input_checks.standardize_data_format(data_format)
+    data_format = checks.standardize_data_format(data_format)
     shape = model_utils.image_input_shape(input_shape, data_format, (32, 32, 3))
     blocks = (depth - 2) // 6
 
@@ -147,7 +147,7 @@ def _basic_block(inputs, width, stride, activation, attention, data_format, pref
         )
     x = model_utils.attention_layer(attention, x, data_format, f"{prefix}_attention")
     shortcut = inputs
-    if inputs.shape[input_checks.channel_axis(data_format)] != width:
+    if inputs.shape[checks.channel_axis(data_format)] != width:
         shortcut = model_utils.conv2d(
             inputs, width, 1, data_format, f"{prefix}_shortcut", strides=stride
         )

@@ -5,8 +5,8 @@ import numbers
 import keras
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
 from keras_atac.models import model_utils
+from keras_atac.utils import checks
 
 # (bottleneck width, blocks, stride) of stages 1-4; a block outputs 4 * width channels.
 STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))
@@ -106,7 +106,7 @@ def resnet50_v1b(
         raise ValueError(
             f"`zero_init_last` must be a bool. Received: zero_init_last={zero_init_last!r}"
         )
-    data_format = input_checks.standardize_data_format(data_format)
+    data_format = checks.standardize_data_format(data_format)
     shape = model_utils.image_input_shape(input_shape, data_format, (224, 224, 3))
 
     inputs = keras.Input(shape)
@@ -161,7 +161,7 @@ def _bottleneck(inputs, width, stride, activation, attention, data_format, zero_
     x = norm(data_format, f"{prefix}_bn3", gamma_initializer=last_gamma)(x)
     x = model_utils.attention_layer(attention, x, data_format, f"{prefix}_attention")
     shortcut = inputs
-    if stride != 1 or inputs.shape[input_checks.channel_axis(data_format)] != EXPANSION * width:
+    if stride != 1 or inputs.shape[checks.channel_axis(data_format)] != EXPANSION * width:
         shortcut = model_utils.conv2d(
             inputs, EXPANSION * width, 1, data_format, f"{prefix}_shortcut", strides=stride
         )

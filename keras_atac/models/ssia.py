@@ -2,19 +2,17 @@
 
 import inspect
 import math
-import re
 
 import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.models import backbones
+from keras_atac.utils import checks
 
 NORMALIZATIONS = ("l2", "softmax")
 DISTANCES = ("mse", "kl")
 INTERPOLATIONS = ("bilinear", "nearest")
-# The stage outputs of the package's ResNets (`cifar_resnet`, `resnet50_v1b`).
-_BLOCK_OUTPUT = re.compile(r"stage(\d+)_block(\d+)_out")
 
 
 @keras_atac_export("keras_atac.models.SSIA")
@@ -108,25 +106,10 @@ class SSIA(keras.Model):
         name=None,
         **kwargs,
     ):
-        _check_backbone(backbone)
-        pairs = self.default_pairs(backbone) if pairs is None else _check_pairs(pairs)
-        input_checks.check_number_in_range("guidance_weight", guidance_weight, 0.0, math.inf)
-        input_checks.check_choice("normalization", normalization, NORMALIZATIONS)
-        input_checks.check_choice("distance", distance, DISTANCES)
-        if distance == "kl" and normalization != "softmax":
-            raise ValueError(
-                "`distance='kl'` compares probability maps and needs normalization='softmax'. "
-                f"Received: normalization={normalization!r}"
-            )
-        input_checks.check_positive_number("p", p)
-        input_checks.check_choice("interpolation", interpolation, INTERPOLATIONS)
-        input_checks.check_number_in_range(
-            "warmup_epochs", warmup_epochs, 0, math.inf, integer=True
-        )
-        data_format = input_checks.standardize_data_format(data_format)
-        tapped = list(dict.fromkeys(layer for pair in pairs for layer in pair))
-        for layer in tapped:
-            _check_feature_map(backbone, layer, "pairs")
+        backbones.check_backbone(backbone)
+        pairs = _check_pairs(backbone, self.default_pairs(backbone) if pairs is None else pairs)
+        _check_settings(guidance_weight, normalization, distance, p, interpolation, warmup_epochs)
+        data_format = checks.standardize_data_format(data_format)
 
         super().__init__(name=name or f"{backbone.name}_ssia", **kwargs)
         self.backbone = backbone
@@ -138,21 +121,29 @@ class SSIA(keras.Model):
         self.interpolation = interpolation
         self.warmup_epochs = warmup_epochs
         self.data_format = data_format
+        self._build_guidance()
+        # The backbone is built, so is the wrapper: it has no weights of its own.
+        self.built = True
+
+    def _build_guidance(self):
+        """Creates the model of the tapped feature maps, the metric and the warm-up switch."""
+        tapped = list(dict.fromkeys(layer for pair in self.pairs for layer in pair))
         # The backbone's outputs and the tapped feature maps, from the backbone's own layers.
         self._taps = keras.Model(
-            backbone.input,
-            [backbone.output, {layer: backbone.get_layer(layer).output for layer in tapped}],
-            name=f"{backbone.name}_taps",
+            self.backbone.input,
+            [
+                self.backbone.output,
+                {layer: self.backbone.get_layer(layer).output for layer in tapped},
+            ],
+            name=f"{self.backbone.name}_taps",
         )
         self.guidance_tracker = _TrainingOnlyMean(name="guidance_loss")
-        if warmup_epochs:
+        if self.warmup_epochs:
             self.guidance_active = self.add_weight(
                 shape=(), initializer="zeros", trainable=False, name="guidance_active"
             )
         # The value of G of the latest training call, for `compute_loss` to log.
         self._guidance = None
-        # The backbone is built, so is the wrapper: it has no weights of its own.
-        self.built = True
 
     @staticmethod
     def default_pairs(backbone):
@@ -166,7 +157,7 @@ class SSIA(keras.Model):
         """
         stages = {}
         for layer in backbone.layers:
-            match = _BLOCK_OUTPUT.fullmatch(layer.name)
+            match = backbones.BLOCK_OUTPUT.fullmatch(layer.name)
             if match:
                 stage, block = int(match[1]), int(match[2])
                 if block > stages.get(stage, (0, ""))[0]:
@@ -228,7 +219,7 @@ class SSIA(keras.Model):
         magnitude = ops.abs(ops.cast(features, "float32"))
         nonzero = magnitude > 0
         powered = ops.where(nonzero, ops.power(ops.where(nonzero, magnitude, 1.0), self.p), 0.0)
-        return ops.mean(powered, axis=input_checks.channel_axis(self.data_format))
+        return ops.mean(powered, axis=checks.channel_axis(self.data_format))
 
     def _normalize(self, maps):
         if self.normalization == "softmax":
@@ -279,9 +270,7 @@ class SSIA(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return cls(**backbones.revived_config(config))
 
 
 class _TrainingOnlyMean(keras.metrics.Mean):
@@ -299,16 +288,24 @@ class _GuidanceWarmup(keras.callbacks.Callback):
         self.model.guidance_active.assign(float(epoch >= self.model.warmup_epochs))
 
 
-def _check_backbone(backbone):
-    if not isinstance(backbone, keras.Model) or not getattr(backbone, "inputs", None):
+def _check_settings(guidance_weight, normalization, distance, p, interpolation, warmup_epochs):
+    """Checks the arguments of `SSIA` that choose the guidance term."""
+    checks.check_number_in_range("guidance_weight", guidance_weight, 0.0, math.inf)
+    checks.check_choice("normalization", normalization, NORMALIZATIONS)
+    checks.check_choice("distance", distance, DISTANCES)
+    if distance == "kl" and normalization != "softmax":
         raise ValueError(
-            "`backbone` must be a built functional or sequential keras.Model (with symbolic "
-            f"inputs, so that its layers' outputs can be tapped). Received: backbone={backbone!r}"
+            "`distance='kl'` compares probability maps and needs normalization='softmax'. "
+            f"Received: normalization={normalization!r}"
         )
+    checks.check_positive_number("p", p)
+    checks.check_choice("interpolation", interpolation, INTERPOLATIONS)
+    checks.check_number_in_range("warmup_epochs", warmup_epochs, 0, math.inf, integer=True)
 
 
-def _check_pairs(pairs):
-    """Returns `pairs` as a tuple of (student, teacher) name tuples, checked."""
+def _check_pairs(backbone, pairs):
+    """Returns `pairs` as a tuple of (student, teacher) name tuples, checked: layers of
+    `backbone` that output 2-D feature maps."""
     if isinstance(pairs, str) or not isinstance(pairs, (list, tuple)) or not pairs:
         raise ValueError(
             "`pairs` must be a non-empty list of (student, teacher) layer names. "
@@ -327,19 +324,14 @@ def _check_pairs(pairs):
                 f"Received: pairs={pairs!r}"
             )
         checked.append(tuple(pair))
+    for name in dict.fromkeys(name for pair in checked for name in pair):
+        _check_feature_map(backbone, name)
     return tuple(checked)
 
 
-def _check_feature_map(backbone, name, argument):
+def _check_feature_map(backbone, name):
     """Checks that `backbone` has a layer `name` whose output is a batch of 2-D feature maps."""
-    try:
-        layer = backbone.get_layer(name)
-    except ValueError:
-        raise ValueError(
-            f"`{argument}` names a layer that backbone '{backbone.name}' does not have. "
-            f"Received: {name!r}"
-        ) from None
-    shape = layer.output.shape
+    shape = backbones.tapped_output(backbone, name, "pairs").shape
     if len(shape) != 4:
         raise ValueError(
             f"SSIA compares 2-D attention maps, so layer '{name}' must output rank-4 feature "

@@ -4,9 +4,10 @@ import time
 
 import keras
 
+from keras_atac.api_export import keras_atac_export
 
-# Not marked with `keras_atac_export`, which registers classes for `.keras` saving: callbacks
-# are not saved with a model.
+
+@keras_atac_export("keras_atac.training.EpochTimer")
 class EpochTimer(keras.callbacks.Callback):
     """Adds `epoch_seconds` and `learning_rate` to each epoch's logs.
 

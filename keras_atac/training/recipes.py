@@ -5,11 +5,11 @@ import dataclasses
 import keras
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks
+from keras_atac.utils import checks
 
 
-# Not marked with `keras_atac_export`, which registers classes for `.keras` saving (a Keras
-# object with `get_config`); `get_recipe` is the public way to obtain one.
+# Exported for the API reference; `get_recipe` is the public way to obtain one.
+@keras_atac_export("keras_atac.training.Recipe")
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """How a paper trained its networks: optimizer, learning-rate drops, weight decay, batch.
@@ -61,7 +61,7 @@ class Recipe:
         counts steps from 0, so the boundary of a drop at epoch `e` is `e * steps_per_epoch - 1`
         and the first step of epoch `e` already uses the lower rate.
         """
-        input_checks.check_positive_number("steps_per_epoch", steps_per_epoch, integer=True)
+        checks.check_positive_number("steps_per_epoch", steps_per_epoch, integer=True)
         if not self.drop_fractions:
             return self.learning_rate
         drops = self.drop_epochs()
@@ -164,10 +164,10 @@ def get_recipe(name, **changes):
             f"Unknown recipe: name={name!r}. Known recipes: {', '.join(recipe_names())}."
         )
     recipe = dataclasses.replace(_RECIPES[name], **changes)
-    input_checks.check_positive_number("epochs", recipe.epochs, integer=True)
-    input_checks.check_positive_number("batch_size", recipe.batch_size, integer=True)
-    input_checks.check_positive_number("learning_rate", recipe.learning_rate)
-    input_checks.check_number_in_range("weight_decay", recipe.weight_decay, 0.0, float("inf"))
+    checks.check_positive_number("epochs", recipe.epochs, integer=True)
+    checks.check_positive_number("batch_size", recipe.batch_size, integer=True)
+    checks.check_positive_number("learning_rate", recipe.learning_rate)
+    checks.check_number_in_range("weight_decay", recipe.weight_decay, 0.0, float("inf"))
     return recipe
 
 
@@ -199,7 +199,7 @@ def add_weight_decay(model, weight_decay):
         ValueError: if the model is not built, `weight_decay` is negative, or a weight already
             has a regularizer (nothing is changed then).
     """
-    input_checks.check_number_in_range("weight_decay", weight_decay, 0.0, float("inf"))
+    checks.check_number_in_range("weight_decay", weight_decay, 0.0, float("inf"))
     if not model.built:
         raise ValueError(
             f"add_weight_decay needs a built model (its weights must exist). Received: model "

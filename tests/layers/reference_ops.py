@@ -1,8 +1,16 @@
-"""NumPy building blocks of the layers' reference implementations (channels-last, float64)."""
+"""NumPy building blocks of the layers' reference implementations (channels-last, float64),
+and the closed-form parameter budgets the layer tests compare against.
+
+The one support module of the layer tests: a test module imports its references from here,
+never from another test module.
+"""
 
 import numpy as np
 
-from tests.layers.test_atac import batch_norm_reference, random_weights
+from tests.layer_test_case import parameter_count
+
+# The epsilon of the BatchNormalizations in the package's units (MXNet Gluon's default).
+EPSILON = 1e-5
 
 
 def sigmoid(x):
@@ -11,6 +19,47 @@ def sigmoid(x):
 
 def relu(x):
     return np.maximum(x, 0.0)
+
+
+def batch_norm_reference(x, gamma, beta, mean, variance, training, axis):
+    """BatchNorm in NumPy; in training, normalises with the biased batch statistics."""
+    reduce_axes = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
+    if training:
+        mean = x.mean(axis=reduce_axes)
+        variance = x.var(axis=reduce_axes)
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    normalized = (x - mean.reshape(shape)) / np.sqrt(variance.reshape(shape) + EPSILON)
+    return gamma.reshape(shape) * normalized + beta.reshape(shape), mean, variance
+
+
+def random_weights(layer, seed=0):
+    """Non-trivial weights (BN statistics included) in the layer's own order."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for weight in layer.weights:
+        shape = tuple(weight.shape)
+        if "variance" in weight.path:
+            values.append(rng.uniform(0.5, 2.0, shape))
+        else:
+            values.append(rng.normal(0.0, 0.7, shape))
+    values = [v.astype("float32") for v in values]
+    layer.set_weights(values)
+    return values
+
+
+def channel_gate_reference(x, weights, *, axis, pools, prefix=""):
+    """x * sigmoid(sum over pools of MLP(pool(x))), MLP = expand(relu(reduce(.)))."""
+    x = np.moveaxis(x, axis, -1).astype("float64")
+    spatial = tuple(range(1, x.ndim - 1))
+
+    def mlp(v):
+        hidden = relu(v @ weights[f"{prefix}reduce/kernel"] + weights[f"{prefix}reduce/bias"])
+        return hidden @ weights[f"{prefix}expand/kernel"] + weights[f"{prefix}expand/bias"]
+
+    logits = sum(mlp(pool(x, axis=spatial)) for pool in pools)
+    gate = sigmoid(logits).reshape(x.shape[0], *([1] * len(spatial)), x.shape[-1])
+    return np.moveaxis(x * gate, -1, axis)
 
 
 def conv_reference(x, kernel, *, strides=1, padding=0, depthwise=False):
@@ -53,3 +102,19 @@ def norm_reference(x, weights, prefix, training):
         -1,
     )
     return output
+
+
+# ResNet-50's bottleneck outputs: (channels, spatial size, blocks) per stage.
+RESNET50_STAGES = ((256, 56, 3), (512, 28, 4), (1024, 14, 6), (2048, 7, 3))
+# ResNet-50 v1b without conv biases (REFERENCE 1.2): 25.557M trainable, 53,120 BN statistics.
+RESNET50_PARAMETERS = 25_557_032 + 53_120
+
+
+def resnet50_added_parameters(make_layer):
+    """All parameters that `make_layer()` adds after every bottleneck of ResNet-50."""
+    total = 0
+    for channels, size, blocks in RESNET50_STAGES:
+        layer = make_layer()
+        layer.build((None, size, size, channels))
+        total += blocks * parameter_count(layer.weights)
+    return total

@@ -6,13 +6,14 @@ from keras_atac import layers
 from keras_atac.layers import GatherExcite
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
 from tests.layers.reference_ops import (
+    RESNET50_PARAMETERS,
     conv_reference,
     norm_reference,
     relu,
+    resnet50_added_parameters,
     sigmoid,
     weights_by_path,
 )
-from tests.layers.test_squeeze_excite import RESNET50_PARAMETERS, resnet50_added_parameters
 
 
 def average_gather_reference(x, extent):

@@ -7,36 +7,12 @@ import pytest
 from keras_atac import layers
 from keras_atac.layers import AReLU, SqueezeExcite
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
-from tests.layers.reference_ops import relu, sigmoid, weights_by_path
-
-# ResNet-50's bottleneck outputs: (channels, spatial size, blocks) per stage.
-RESNET50_STAGES = ((256, 56, 3), (512, 28, 4), (1024, 14, 6), (2048, 7, 3))
-# ResNet-50 v1b without conv biases (REFERENCE 1.2): 25.557M trainable, 53,120 BN statistics.
-RESNET50_PARAMETERS = 25_557_032 + 53_120
-
-
-def channel_gate_reference(x, weights, *, axis, pools, prefix=""):
-    """x * sigmoid(sum over pools of MLP(pool(x))), MLP = expand(relu(reduce(.)))."""
-    x = np.moveaxis(x, axis, -1).astype("float64")
-    spatial = tuple(range(1, x.ndim - 1))
-
-    def mlp(v):
-        hidden = relu(v @ weights[f"{prefix}reduce/kernel"] + weights[f"{prefix}reduce/bias"])
-        return hidden @ weights[f"{prefix}expand/kernel"] + weights[f"{prefix}expand/bias"]
-
-    logits = sum(mlp(pool(x, axis=spatial)) for pool in pools)
-    gate = sigmoid(logits).reshape(x.shape[0], *([1] * len(spatial)), x.shape[-1])
-    return np.moveaxis(x * gate, -1, axis)
-
-
-def resnet50_added_parameters(make_layer):
-    """All parameters that `make_layer()` adds after every bottleneck of ResNet-50."""
-    total = 0
-    for channels, size, blocks in RESNET50_STAGES:
-        layer = make_layer()
-        layer.build((None, size, size, channels))
-        total += blocks * parameter_count(layer.weights)
-    return total
+from tests.layers.reference_ops import (
+    RESNET50_PARAMETERS,
+    channel_gate_reference,
+    resnet50_added_parameters,
+    weights_by_path,
+)
 
 
 class TestSqueezeExcite(LayerTestCase):

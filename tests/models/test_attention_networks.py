@@ -26,8 +26,8 @@ from tests.models.model_checks import (
     check_save_and_load,
     counts,
     random_images,
+    reference_counts,
 )
-from tests.models.test_preact_resnet import reference_counts
 
 # ECA's kernel size for the widths of the host networks: (log2(C) + 1) / 2 = 2.5, 3, 3.5 for
 # C = 16, 32, 64 -> 3; 4.5, 5, 5.5 for 256, 512, 1024 -> 5; 6 for 2048 -> 7.

@@ -12,34 +12,8 @@ from tests.models.model_checks import (
     check_save_and_load,
     counts,
     random_images,
+    reference_counts,
 )
-
-
-def reference_counts(depth, num_classes, atac_stages, atac_head):
-    """(trainable, non-trainable) counts of the pre-activation ResNet, from its description.
-
-    BN(C): 2C trainable, 2C statistics; ATAC(C) with r = 2: C^2 + 3C trainable, 3C statistics;
-    convolutions without bias; the input BN has no scale/center (3 means, 3 variances).
-    """
-    trainable, statistics = 3 * 3 * 3 * 16, 2 * 3
-
-    def norm_and_act(channels, atac):
-        nonlocal trainable, statistics
-        trainable += 2 * channels + (channels**2 + 3 * channels if atac else 0)
-        statistics += 2 * channels + (3 * channels if atac else 0)
-
-    channels = 16
-    for stage, width in enumerate((16, 32, 64), start=1):
-        for _ in range((depth - 2) // 6):
-            norm_and_act(channels, stage in atac_stages)
-            trainable += 9 * channels * width
-            norm_and_act(width, stage in atac_stages)
-            trainable += 9 * width * width
-            if channels != width:
-                trainable += channels * width
-            channels = width
-    norm_and_act(64, atac_head)
-    return trainable + 64 * num_classes + num_classes, statistics
 
 
 @pytest.mark.parametrize(
