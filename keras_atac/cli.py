@@ -562,7 +562,10 @@ def report(folders, out):
         f"{first['recipe']['name']}; backend {first['backend']}. Standard deviations are over "
         "seeds (sample, n - 1); a single seed has none.\n\n"
     )
-    commands = "\n".join(f"    {summary['command']}" for summary in summaries)
+    # A `compare` run's networks share one command: each is listed once, in order.
+    commands = "\n".join(
+        f"    {command}" for command in dict.fromkeys(s["command"] for s in summaries)
+    )
     (out / "results.md").write_text(
         header
         + training.markdown_table(rows, AGGREGATE_COLUMNS)

@@ -400,9 +400,9 @@ def test_report_pools_the_seeds_of_compare_runs(tmp_path, capsys):
         "mechanism": "none",
         "backend": keras.backend.backend(),
         "seconds_per_epoch": 1.0,
-        "command": "keras-atac compare ...",
     }
     for seed, (relu, atac) in enumerate([(0.5, 0.6), (0.7, 0.6)]):
+        common["command"] = f"keras-atac compare --seed {seed}"
         runs = tmp_path / f"seed{seed}"
         # A compare's own list of summaries is skipped: its runs have their own files.
         runs.mkdir()
@@ -429,6 +429,10 @@ def test_report_pools_the_seeds_of_compare_runs(tmp_path, capsys):
     assert relu["best_accuracy_mean"] == pytest.approx(0.6)
     assert relu["best_accuracy_std"] == pytest.approx(2**0.5 * 0.1)
     assert atac["best_accuracy_std"] == pytest.approx(0.0, abs=1e-12)
+    # Each compare's command once (its two networks share it), in order.
+    results = (tmp_path / "report" / "results.md").read_text()
+    commands = results.split("Commands:", 1)[1].split()
+    assert " ".join(commands) == "keras-atac compare --seed 0 keras-atac compare --seed 1"
     expected_macs = {
         activation: keras_atac.models.count_macs(
             keras_atac.models.cifar_resnet(8, activation=activation, input_shape=(32, 32, 3))

@@ -6,27 +6,9 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import gating, input_checks, layer_utils
 from keras_atac.layers.registry import register
+from keras_atac.utils import checks
 
 CONTEXTS = ("local", "global")
-
-
-def msra_prelu_initializer():
-    """MXNet's `MSRAPrelu()` initializer, which the official ATAC code uses for every kernel.
-
-    MSRAPrelu draws from a normal distribution with variance `2 / ((1 + slope**2) * fan_avg)` and
-    slope 0.25, i.e. Keras's `VarianceScaling` with scale `2 / 1.0625 = 1.88235...`.
-    """
-    return keras.initializers.VarianceScaling(
-        scale=2.0 / (1.0 + 0.25**2), mode="fan_avg", distribution="untruncated_normal"
-    )
-
-
-def pointwise(x, kernel, data_format):
-    """A 1x1 convolution without bias: a dense map over the channel axis."""
-    kernel = ops.cast(kernel, x.dtype)
-    if data_format == "channels_last":
-        return ops.matmul(x, kernel)
-    return ops.einsum("nc...,cd->nd...", x, kernel)
 
 
 @register("atac", aliases=("atac_local",))
@@ -124,31 +106,23 @@ class ATAC(gating.GatingLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.reduction = input_checks.check_positive_number("reduction", reduction)
-        self.context = input_checks.check_choice("context", context, CONTEXTS)
-        if not isinstance(use_inner_relu, bool):
-            raise ValueError(
-                f"`use_inner_relu` must be a bool. Received: use_inner_relu={use_inner_relu!r}"
-            )
-        self.use_inner_relu = use_inner_relu
-        self.momentum = input_checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
-        self.epsilon = input_checks.check_positive_number("epsilon", epsilon)
-        if not isinstance(synchronized, bool):
-            raise ValueError(
-                f"`synchronized` must be a bool. Received: synchronized={synchronized!r}"
-            )
-        self.synchronized = synchronized
-        if not isinstance(remat, bool):
-            raise ValueError(f"`remat` must be a bool. Received: remat={remat!r}")
-        self.remat = remat
+        self.reduction = checks.check_positive_number("reduction", reduction)
+        self.context = checks.check_choice("context", context, CONTEXTS)
+        self.use_inner_relu = checks.check_bool("use_inner_relu", use_inner_relu)
+        self.momentum = checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
+        self.epsilon = checks.check_positive_number("epsilon", epsilon)
+        self.synchronized = checks.check_bool("synchronized", synchronized)
+        self.remat = checks.check_bool("remat", remat)
         layer_utils.set_weight_arguments(
             self,
             "kernel",
-            kernel_initializer if kernel_initializer is not None else msra_prelu_initializer(),
+            kernel_initializer
+            if kernel_initializer is not None
+            else layer_utils.msra_prelu_initializer(),
             kernel_regularizer,
             kernel_constraint,
         )
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(self, input_shape, self.data_format)
@@ -159,8 +133,8 @@ class ATAC(gating.GatingLayer):
                 f"floor({channels} / reduction) must be at least 1, so reduction must be at most "
                 f"{channels}. Received: reduction={self.reduction}"
             )
-        axis = input_checks.channel_axis(self.data_format)
-        self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
+        axis = checks.channel_axis(self.data_format)
+        self._spatial_axes = checks.spatial_axes(len(input_shape), self.data_format)
         gate_policy = self.build_gate_policy()
 
         gate_shape = list(input_shape)
@@ -212,11 +186,11 @@ class ATAC(gating.GatingLayer):
         context = x
         if self.context == "global" and self._spatial_axes:
             context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
-        logits = pointwise(context, self.reduce_kernel, self.data_format)
+        logits = layer_utils.pointwise(context, self.reduce_kernel, self.data_format)
         logits = self.reduce_norm(logits, training=training)
         if self.use_inner_relu:
             logits = ops.relu(logits)
-        logits = pointwise(logits, self.expand_kernel, self.data_format)
+        logits = layer_utils.pointwise(logits, self.expand_kernel, self.data_format)
         logits = self.expand_norm(logits, training=training)
         return ops.sigmoid(logits)
 
@@ -245,11 +219,11 @@ class ATAC(gating.GatingLayer):
             context = x
             if self.context == "global" and self._spatial_axes:
                 context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
-            logits = pointwise(context, reduce_kernel, self.data_format)
+            logits = layer_utils.pointwise(context, reduce_kernel, self.data_format)
             logits, *reduce_statistics = _batch_norm(self.reduce_norm, logits, *reduce_weights)
             if self.use_inner_relu:
                 logits = ops.relu(logits)
-            logits = pointwise(logits, expand_kernel, self.data_format)
+            logits = layer_utils.pointwise(logits, expand_kernel, self.data_format)
             logits, *expand_statistics = _batch_norm(self.expand_norm, logits, *expand_weights)
             return (ops.sigmoid(logits), *reduce_statistics, *expand_statistics)
 

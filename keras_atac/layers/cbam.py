@@ -7,6 +7,7 @@ from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import gating, input_checks, layer_utils
 from keras_atac.layers.registry import register
 from keras_atac.layers.squeeze_excite import SqueezeExcite
+from keras_atac.utils import checks
 
 
 @register("channel_attention", kind="attention")
@@ -99,19 +100,19 @@ class SpatialAttention(gating.GatingLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.kernel_size = input_checks.check_odd_kernel_size("kernel_size", kernel_size)
-        self.momentum = input_checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
-        self.epsilon = input_checks.check_positive_number("epsilon", epsilon)
+        self.kernel_size = checks.check_odd_kernel_size("kernel_size", kernel_size)
+        self.momentum = checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
+        self.epsilon = checks.check_positive_number("epsilon", epsilon)
         self.gate_activation = layer_utils.activation_argument("gate_activation", gate_activation)
         layer_utils.set_weight_arguments(
             self, "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
         )
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         input_checks.check_channels(self, input_shape, self.data_format, min_rank=3, max_rank=5)
         spatial_shape = tuple(
-            input_shape[a] for a in input_checks.spatial_axes(len(input_shape), self.data_format)
+            input_shape[a] for a in checks.spatial_axes(len(input_shape), self.data_format)
         )
         policy = self.build_gate_policy()
         # The pooled maps are stacked channels-last whatever the data format: they are new
@@ -137,7 +138,7 @@ class SpatialAttention(gating.GatingLayer):
         self.gate.build((None, *spatial_shape, 1))
 
     def gate_values(self, x, training=None):
-        axis = input_checks.channel_axis(self.data_format)
+        axis = checks.channel_axis(self.data_format)
         pooled = ops.stack([ops.max(x, axis=axis), ops.mean(x, axis=axis)], axis=-1)
         gate = self.gate(self.norm(self.conv(pooled), training=training))
         return ops.moveaxis(gate, -1, 1) if self.data_format == "channels_first" else gate

@@ -4,7 +4,8 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import gating, input_checks, layer_utils
-from keras_atac.layers.atac import CONTEXTS, msra_prelu_initializer, pointwise
+from keras_atac.layers.atac import CONTEXTS
+from keras_atac.utils import checks
 
 
 @keras_atac_export("keras_atac.layers.FoldedATAC")
@@ -71,24 +72,22 @@ class FoldedATAC(gating.GatingLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.reduction = input_checks.check_positive_number("reduction", reduction)
-        self.context = input_checks.check_choice("context", context, CONTEXTS)
-        if not isinstance(use_inner_relu, bool):
-            raise ValueError(
-                f"`use_inner_relu` must be a bool. Received: use_inner_relu={use_inner_relu!r}"
-            )
-        self.use_inner_relu = use_inner_relu
+        self.reduction = checks.check_positive_number("reduction", reduction)
+        self.context = checks.check_choice("context", context, CONTEXTS)
+        self.use_inner_relu = checks.check_bool("use_inner_relu", use_inner_relu)
         layer_utils.set_weight_arguments(
             self,
             "kernel",
-            kernel_initializer if kernel_initializer is not None else msra_prelu_initializer(),
+            kernel_initializer
+            if kernel_initializer is not None
+            else layer_utils.msra_prelu_initializer(),
             kernel_regularizer,
             kernel_constraint,
         )
         layer_utils.set_weight_arguments(
             self, "bias", bias_initializer, bias_regularizer, bias_constraint
         )
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(self, input_shape, self.data_format)
@@ -99,7 +98,7 @@ class FoldedATAC(gating.GatingLayer):
                 f"'{self.name}': floor({channels} / reduction) must be at least 1, so reduction "
                 f"must be at most {channels}. Received: reduction={self.reduction}"
             )
-        self._spatial_axes = input_checks.spatial_axes(len(input_shape), self.data_format)
+        self._spatial_axes = checks.spatial_axes(len(input_shape), self.data_format)
         self.build_gate_policy()
         self.reduce_kernel = self._add("reduce_kernel", (channels, inner_channels), "kernel")
         self.reduce_bias = self._add("reduce_bias", (inner_channels,), "bias")
@@ -119,7 +118,7 @@ class FoldedATAC(gating.GatingLayer):
 
     def _affine(self, x, kernel, bias):
         return layer_utils.add_channel_bias(
-            pointwise(x, kernel, self.data_format), bias, self.data_format
+            layer_utils.pointwise(x, kernel, self.data_format), bias, self.data_format
         )
 
     def gate(self, inputs):

@@ -4,6 +4,7 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import gating, input_checks, layer_utils
+from keras_atac.utils import checks
 
 
 @keras_atac_export("keras_atac.layers.FoldedXUnit")
@@ -73,7 +74,7 @@ class FoldedXUnit(gating.GatingLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.kernel_size = input_checks.check_odd_kernel_size("kernel_size", kernel_size)
+        self.kernel_size = checks.check_odd_kernel_size("kernel_size", kernel_size)
         for arguments in (
             ("scale", scale_initializer, scale_regularizer, scale_constraint),
             ("offset", offset_initializer, offset_regularizer, offset_constraint),
@@ -81,7 +82,7 @@ class FoldedXUnit(gating.GatingLayer):
             ("bias", bias_initializer, bias_regularizer, bias_constraint),
         ):
             layer_utils.set_weight_arguments(self, *arguments)
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         channels = input_checks.check_channels(

@@ -8,19 +8,7 @@ checks of the whole package live in `keras_atac.utils.checks`.
 
 import keras
 
-# Re-exported for the layer modules that still import them from here (atac.py, folded_atac.py,
-# xunit.py, folded_xunit.py, cbam.py, pau.py); new code imports them from `keras_atac.utils`.
-from keras_atac.utils.checks import (  # noqa: F401
-    DATA_FORMATS,
-    channel_axis,
-    check_bool,
-    check_choice,
-    check_number_in_range,
-    check_odd_kernel_size,
-    check_positive_number,
-    spatial_axes,
-    standardize_data_format,
-)
+from keras_atac.utils.checks import channel_axis
 
 
 def floating_inputs(layer, inputs):

@@ -185,3 +185,22 @@ def weight_arguments_config(layer, *kinds):
             getattr(layer, f"{kind}_constraint")
         )
     return config
+
+
+def msra_prelu_initializer():
+    """MXNet's `MSRAPrelu()` initializer, which the official ATAC code uses for every kernel.
+
+    MSRAPrelu draws from a normal distribution with variance `2 / ((1 + slope**2) * fan_avg)` and
+    slope 0.25, i.e. Keras's `VarianceScaling` with scale `2 / 1.0625 = 1.88235...`.
+    """
+    return keras.initializers.VarianceScaling(
+        scale=2.0 / (1.0 + 0.25**2), mode="fan_avg", distribution="untruncated_normal"
+    )
+
+
+def pointwise(x, kernel, data_format):
+    """A 1x1 convolution without bias: a dense map over the channel axis."""
+    kernel = ops.cast(kernel, x.dtype)
+    if data_format == "channels_last":
+        return ops.matmul(x, kernel)
+    return ops.einsum("nc...,cd->nd...", x, kernel)

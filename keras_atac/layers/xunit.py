@@ -6,6 +6,7 @@ from keras import ops
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import gating, input_checks, layer_utils
 from keras_atac.layers.registry import register
+from keras_atac.utils import checks
 
 
 @register("xunit")
@@ -67,18 +68,18 @@ class XUnit(gating.GatingLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.kernel_size = input_checks.check_odd_kernel_size("kernel_size", kernel_size)
-        self.momentum = input_checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
-        self.epsilon = input_checks.check_positive_number("epsilon", epsilon)
+        self.kernel_size = checks.check_odd_kernel_size("kernel_size", kernel_size)
+        self.momentum = checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
+        self.epsilon = checks.check_positive_number("epsilon", epsilon)
         layer_utils.set_weight_arguments(
             self, "depthwise", depthwise_initializer, depthwise_regularizer, depthwise_constraint
         )
-        self.data_format = input_checks.standardize_data_format(data_format)
+        self.data_format = checks.standardize_data_format(data_format)
 
     def build(self, input_shape):
         input_checks.check_channels(self, input_shape, self.data_format, min_rank=3, max_rank=4)
         policy = self.build_gate_policy()
-        axis = input_checks.channel_axis(self.data_format)
+        axis = checks.channel_axis(self.data_format)
         self.input_norm = keras.layers.BatchNormalization(
             axis=axis, momentum=self.momentum, epsilon=self.epsilon, dtype=policy, name="input_norm"
         )

@@ -5,7 +5,7 @@ import numbers
 import keras
 
 from keras_atac.layers import registry
-from keras_atac.layers.atac import msra_prelu_initializer
+from keras_atac.layers.layer_utils import msra_prelu_initializer
 from keras_atac.utils.checks import channel_axis, check_positive_number
 
 # MXNet Gluon's BatchNorm defaults, used by the official ATAC code in every host network.

@@ -5,21 +5,9 @@ import pytest
 from keras_atac.layers import ATAC
 from tests.backend_utils import gradients
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
+from tests.layers.reference_ops import batch_norm_reference, random_weights
 
-EPSILON = 1e-5
 MOMENTUM = 0.9
-
-
-def batch_norm_reference(x, gamma, beta, mean, variance, training, axis):
-    """BatchNorm in NumPy; in training, normalises with the biased batch statistics."""
-    reduce_axes = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
-    if training:
-        mean = x.mean(axis=reduce_axes)
-        variance = x.var(axis=reduce_axes)
-    shape = [1] * x.ndim
-    shape[axis] = -1
-    normalized = (x - mean.reshape(shape)) / np.sqrt(variance.reshape(shape) + EPSILON)
-    return gamma.reshape(shape) * normalized + beta.reshape(shape), mean, variance
 
 
 def atac_reference(x, weights, *, training, context="local", use_inner_relu=True, axis=-1):
@@ -46,21 +34,6 @@ def atac_reference(x, weights, *, training, context="local", use_inner_relu=True
         )
     ]
     return output, moving
-
-
-def random_weights(layer, seed=0):
-    """Non-trivial weights (BN statistics included) in the layer's own order."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for weight in layer.weights:
-        shape = tuple(weight.shape)
-        if "variance" in weight.path:
-            values.append(rng.uniform(0.5, 2.0, shape))
-        else:
-            values.append(rng.normal(0.0, 0.7, shape))
-    values = [v.astype("float32") for v in values]
-    layer.set_weights(values)
-    return values
 
 
 def reference_order(layer, values):

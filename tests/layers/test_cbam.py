@@ -4,8 +4,13 @@ import pytest
 from keras_atac import layers
 from keras_atac.layers import CBAM, ChannelAttention, SpatialAttention
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
-from tests.layers.reference_ops import conv_reference, norm_reference, sigmoid, weights_by_path
-from tests.layers.test_squeeze_excite import channel_gate_reference
+from tests.layers.reference_ops import (
+    channel_gate_reference,
+    conv_reference,
+    norm_reference,
+    sigmoid,
+    weights_by_path,
+)
 
 FORMATS = [
     ((2, 7, 6), "channels_last"),
