@@ -87,7 +87,8 @@ def atac(layer):
         "expand_norm": expand_params,
     }
     state = {"reduce_norm": reduce_state, "expand_norm": expand_state}
-    global_context, use_inner_relu = layer.context == "global", layer.use_inner_relu
+    global_context = layer.context == "global"
+    use_inner_relu = layer.inner_activation == "relu"
 
     def apply(params, state, x):
         context = x

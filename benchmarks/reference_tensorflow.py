@@ -71,7 +71,7 @@ class ATAC(tf.Module):
     def __init__(self, layer):
         super().__init__()
         self.global_context = layer.context == "global"
-        self.use_inner_relu = layer.use_inner_relu
+        self.use_inner_relu = layer.inner_activation == "relu"
         self.reduce_kernel = _variable(layer.reduce_kernel)
         self.reduce_norm = BatchNorm(layer.reduce_norm)
         self.expand_kernel = _variable(layer.expand_kernel)

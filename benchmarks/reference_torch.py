@@ -77,7 +77,7 @@ class ATAC(nn.Module):
     def __init__(self, layer):
         super().__init__()
         self.global_context = layer.context == "global"
-        self.use_inner_relu = layer.use_inner_relu
+        self.use_inner_relu = layer.inner_activation == "relu"
         self.reduce = _linear(layer.reduce_kernel)
         self.reduce_norm = _batch_norm(layer.reduce_norm)
         self.expand = _linear(layer.expand_kernel)

@@ -41,7 +41,7 @@ def _fold_atac(layer):
     folded = FoldedATAC(
         reduction=layer.reduction,
         context=layer.context,
-        use_inner_relu=layer.use_inner_relu,
+        inner_activation=layer.inner_activation,
         kernel_initializer=layer.kernel_initializer,
         kernel_regularizer=layer.kernel_regularizer,
         kernel_constraint=layer.kernel_constraint,

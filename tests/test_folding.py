@@ -34,7 +34,7 @@ def sequential_model():
             keras.layers.BatchNormalization(),
             ATAC(),
             keras.layers.Conv2D(8, 3, padding="same"),
-            ATAC(context="global", use_inner_relu=False, reduction=4),
+            ATAC(context="global", inner_activation=None, reduction=4),
             XUnit(kernel_size=3),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(5),

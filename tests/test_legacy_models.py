@@ -42,7 +42,8 @@ def test_saved_model_loads_with_identical_outputs(name):
 def test_old_atac_configs_keep_their_variant():
     model = keras.saving.load_model(FOLDER / "atac_sequential.keras")
     atac = model.get_layer("atac")
-    assert not atac.use_inner_relu and not atac.synchronized
+    # Saved with the older `use_inner_relu=False`.
+    assert atac.inner_activation is None and not atac.synchronized
     assert (
         keras.saving.load_model(FOLDER / "gates_functional.keras").get_layer("atac_global").context
         == "global"

@@ -80,7 +80,7 @@ def gates(model, image, layer_name):
     """The features X reaching an ATAC layer and its gate sigmoid(L(X)), for one image."""
     layer = model.get_layer(layer_name)
     features = keras.Model(model.inputs, layer.input).predict(image[None], verbose=0)
-    gate = keras.ops.convert_to_numpy(layer.gate(features, training=False))
+    gate = keras.ops.convert_to_numpy(layer.gate_map(features, training=False))
     return features[0], gate[0]
 
 

@@ -9,6 +9,30 @@ from keras_atac.layers.registry import register
 from keras_atac.utils import checks
 
 CONTEXTS = ("local", "global")
+# The activation between the two pointwise maps: the paper's ReLU, or none (an ablation of the
+# official code). Folding and the MAC counter know these two.
+INNER_ACTIVATIONS = ("relu", None)
+
+
+def inner_activation_argument(inner_activation, use_inner_relu=None):
+    """Checks `inner_activation`; `use_inner_relu`, the argument it replaced, still reads
+    old configs (`True` is `"relu"`, `False` is `None`)."""
+    if use_inner_relu is not None:
+        checks.check_bool("use_inner_relu", use_inner_relu)
+        from_flag = "relu" if use_inner_relu else None
+        if inner_activation not in ("relu", from_flag):
+            raise ValueError(
+                "`use_inner_relu` (the older name of `inner_activation`) contradicts "
+                f"`inner_activation`. Received: use_inner_relu={use_inner_relu!r}, "
+                f"inner_activation={inner_activation!r}"
+            )
+        inner_activation = from_flag
+    if inner_activation not in INNER_ACTIVATIONS:
+        raise ValueError(
+            f"`inner_activation` must be one of {INNER_ACTIVATIONS}. "
+            f"Received: inner_activation={inner_activation!r}"
+        )
+    return inner_activation
 
 
 @register("atac", aliases=("atac_local",))
@@ -34,7 +58,7 @@ class ATAC(gating.GatingLayer):
 
     Variants of the official code:
 
-    - `use_inner_relu=False` drops the ReLU between the two BatchNorms (an ablation).
+    - `inner_activation=None` drops the ReLU between the two BatchNorms (an ablation).
     - `context="global"` averages over the spatial axes first, so the gate is one value per
       channel broadcast over space: an SE-style gate used as the activation (the "SENet" curves
       of the paper's attention-network figure). The parameter counts are the same.
@@ -50,7 +74,9 @@ class ATAC(gating.GatingLayer):
             A positive number with `floor(C / reduction) >= 1`.
         context: `"local"` (the paper's unit, a gate per element) or `"global"` (a gate per
             channel from globally averaged context).
-        use_inner_relu: whether the ReLU between the two pointwise maps is applied.
+        inner_activation: the activation between the two pointwise maps: `"relu"` (the
+            paper's) or `None`. Configs saved with the older `use_inner_relu=True/False` still
+            load (as `"relu"` / `None`).
         momentum: momentum of the BatchNorm moving statistics (MXNet's 0.9, the same convention
             as Keras: `moving = momentum * moving + (1 - momentum) * batch`).
         epsilon: BatchNorm epsilon (MXNet's 1e-5).
@@ -94,7 +120,7 @@ class ATAC(gating.GatingLayer):
         self,
         reduction=2,
         context="local",
-        use_inner_relu=True,
+        inner_activation="relu",
         momentum=0.9,
         epsilon=1e-5,
         synchronized=False,
@@ -103,12 +129,13 @@ class ATAC(gating.GatingLayer):
         kernel_regularizer=None,
         kernel_constraint=None,
         data_format=None,
+        use_inner_relu=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.reduction = checks.check_positive_number("reduction", reduction)
         self.context = checks.check_choice("context", context, CONTEXTS)
-        self.use_inner_relu = checks.check_bool("use_inner_relu", use_inner_relu)
+        self.inner_activation = inner_activation_argument(inner_activation, use_inner_relu)
         self.momentum = checks.check_number_in_range("momentum", momentum, 0.0, 1.0)
         self.epsilon = checks.check_positive_number("epsilon", epsilon)
         self.synchronized = checks.check_bool("synchronized", synchronized)
@@ -172,7 +199,7 @@ class ATAC(gating.GatingLayer):
             name=name,
         )
 
-    def gate(self, inputs, training=None):
+    def gate_map(self, inputs, training=None):
         """The gate `sigmoid(L(inputs))`, in (0, 1), in the gate's compute dtype.
 
         It has the shape of `inputs` (for `context="global"`, size 1 on the spatial axes).
@@ -188,7 +215,7 @@ class ATAC(gating.GatingLayer):
             context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
         logits = layer_utils.pointwise(context, self.reduce_kernel, self.data_format)
         logits = self.reduce_norm(logits, training=training)
-        if self.use_inner_relu:
+        if self.inner_activation == "relu":
             logits = ops.relu(logits)
         logits = layer_utils.pointwise(logits, self.expand_kernel, self.data_format)
         logits = self.expand_norm(logits, training=training)
@@ -221,7 +248,7 @@ class ATAC(gating.GatingLayer):
                 context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
             logits = layer_utils.pointwise(context, reduce_kernel, self.data_format)
             logits, *reduce_statistics = _batch_norm(self.reduce_norm, logits, *reduce_weights)
-            if self.use_inner_relu:
+            if self.inner_activation == "relu":
                 logits = ops.relu(logits)
             logits = layer_utils.pointwise(logits, expand_kernel, self.data_format)
             logits, *expand_statistics = _batch_norm(self.expand_norm, logits, *expand_weights)
@@ -244,7 +271,7 @@ class ATAC(gating.GatingLayer):
             {
                 "reduction": self.reduction,
                 "context": self.context,
-                "use_inner_relu": self.use_inner_relu,
+                "inner_activation": self.inner_activation,
                 "momentum": self.momentum,
                 "epsilon": self.epsilon,
                 "synchronized": self.synchronized,

@@ -4,7 +4,7 @@ from keras import ops
 
 from keras_atac.api_export import keras_atac_export
 from keras_atac.layers import gating, input_checks, layer_utils
-from keras_atac.layers.atac import CONTEXTS
+from keras_atac.layers.atac import CONTEXTS, inner_activation_argument
 from keras_atac.utils import checks
 
 
@@ -27,14 +27,15 @@ class FoldedATAC(gating.GatingLayer):
     it is then an ATAC unit without normalisation.
 
     Parameters for `C` channels: `2*C*Ci + Ci + C` (the two kernels and biases), where
-    `Ci = floor(C / reduction)`. The variants of ATAC are kept: `use_inner_relu=False` and
+    `Ci = floor(C / reduction)`. The variants of ATAC are kept: `inner_activation=None` and
     `context="global"` (pooled context, one gate per channel). Under float16 and bfloat16
     policies the gate is computed in float32, as in ATAC.
 
     Args:
         reduction: the channel reduction ratio `r` of the bottleneck, as in ATAC.
         context: `"local"` (a gate per element) or `"global"` (a gate per channel).
-        use_inner_relu: whether the ReLU between the two pointwise maps is applied.
+        inner_activation: `"relu"` (the paper's) or `None`, as in `ATAC` (and, as there, the
+            older `use_inner_relu=True/False` of saved configs).
         kernel_initializer: initializer of both kernels (MXNet's MSRAPrelu by default, as ATAC).
         bias_initializer: initializer of both biases (zeros by default).
         kernel_regularizer, bias_regularizer: optional regularizers of the kernels and biases.
@@ -61,7 +62,7 @@ class FoldedATAC(gating.GatingLayer):
         self,
         reduction=2,
         context="local",
-        use_inner_relu=True,
+        inner_activation="relu",
         kernel_initializer=None,
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -69,12 +70,13 @@ class FoldedATAC(gating.GatingLayer):
         kernel_constraint=None,
         bias_constraint=None,
         data_format=None,
+        use_inner_relu=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.reduction = checks.check_positive_number("reduction", reduction)
         self.context = checks.check_choice("context", context, CONTEXTS)
-        self.use_inner_relu = checks.check_bool("use_inner_relu", use_inner_relu)
+        self.inner_activation = inner_activation_argument(inner_activation, use_inner_relu)
         layer_utils.set_weight_arguments(
             self,
             "kernel",
@@ -130,7 +132,7 @@ class FoldedATAC(gating.GatingLayer):
         if self.context == "global" and self._spatial_axes:
             context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
         logits = self._affine(context, self.reduce_kernel, self.reduce_bias)
-        if self.use_inner_relu:
+        if self.inner_activation == "relu":
             logits = ops.relu(logits)
         return ops.sigmoid(self._affine(logits, self.expand_kernel, self.expand_bias))
 
@@ -140,7 +142,7 @@ class FoldedATAC(gating.GatingLayer):
             {
                 "reduction": self.reduction,
                 "context": self.context,
-                "use_inner_relu": self.use_inner_relu,
+                "inner_activation": self.inner_activation,
                 **layer_utils.weight_arguments_config(self, "kernel", "bias"),
                 "data_format": self.data_format,
             }

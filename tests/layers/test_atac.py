@@ -59,7 +59,7 @@ class TestATACGlobalContext(TestATAC):
 
 
 class TestATACWithoutInnerReLU(TestATAC):
-    init_kwargs = {"use_inner_relu": False, "reduction": 4}
+    init_kwargs = {"inner_activation": None, "reduction": 4}
     # Without the ReLU, PW2 is linear in the first BatchNorm's output: its offset is removed by
     # the second BatchNorm's batch mean (zero gradient), and the second BatchNorm's input has a
     # zero batch mean (the moving mean stays 0).
@@ -101,7 +101,8 @@ class TestATACAfterConv3D(TestATAC):
     ],
 )
 def test_matches_numpy_reference(shape, data_format, training, use_inner_relu, context):
-    layer = ATAC(context=context, use_inner_relu=use_inner_relu, data_format=data_format)
+    inner_activation = "relu" if use_inner_relu else None
+    layer = ATAC(context=context, inner_activation=inner_activation, data_format=data_format)
     layer.build(shape)
     values = reference_order(layer, random_weights(layer))
     x = np.random.default_rng(1).normal(size=shape).astype("float32")
@@ -134,7 +135,7 @@ def test_gate_is_the_output_divided_by_the_input(context):
     values = reference_order(layer, random_weights(layer))
     x = np.random.default_rng(2).uniform(0.5, 2.0, shape).astype("float32")
     expected, _ = atac_reference(x, values, training=False, context=context)
-    gate = to_numpy(layer.gate(x, training=False))
+    gate = to_numpy(layer.gate_map(x, training=False))
     assert gate.shape == ((2, 3, 4, 6) if context == "local" else (2, 1, 1, 6))
     np.testing.assert_allclose(x * gate, expected, rtol=1e-5, atol=1e-6)
 
@@ -201,6 +202,8 @@ def test_kernel_regularizer_and_constraint_apply_to_both_kernels():
         ({"context": "spatial"}, "context='spatial'"),
         ({"data_format": "channels_middle"}, "data_format='channels_middle'"),
         ({"use_inner_relu": "yes"}, "use_inner_relu='yes'"),
+        ({"inner_activation": "gelu"}, "inner_activation='gelu'"),
+        ({"inner_activation": None, "use_inner_relu": True}, "contradicts"),
         ({"synchronized": 1}, "synchronized=1"),
         ({"remat": "full"}, "remat='full'"),
         ({"momentum": 1.5}, "momentum=1.5"),
@@ -302,3 +305,21 @@ def test_remat_computes_the_same_outputs_gradients_and_moving_statistics(
         np.testing.assert_allclose(to_numpy(remat), to_numpy(plain), rtol=1e-5, atol=1e-6)
     # The step moved the kernels: the comparison above saw weight gradients.
     assert not np.allclose(to_numpy(layers[1].reduce_kernel), kernel_before)
+
+
+def test_older_use_inner_relu_configs_load_as_inner_activation():
+    """Configs saved before `inner_activation` replaced `use_inner_relu` still load."""
+    old = ATAC(name="old").get_config()
+    del old["inner_activation"]
+    for flag, inner_activation in ((True, "relu"), (False, None)):
+        layer = ATAC.from_config({**old, "use_inner_relu": flag})
+        assert layer.inner_activation == inner_activation
+        assert "use_inner_relu" not in layer.get_config()
+        assert layer.get_config()["inner_activation"] == inner_activation
+
+
+def test_gate_map_is_not_a_sublayer_name():
+    """ATAC's `gate_map()` method; the package's `gate` attributes are sublayers (SE, ECA)."""
+    layer = ATAC()
+    layer.build((2, 3, 3, 4))
+    assert callable(layer.gate_map) and not hasattr(layer, "gate")

@@ -46,7 +46,8 @@ class TestFoldedATACAfterDense(TestFoldedATAC):
     ],
 )
 def test_matches_numpy_reference(shape, data_format, use_inner_relu, context):
-    layer = FoldedATAC(context=context, use_inner_relu=use_inner_relu, data_format=data_format)
+    inner_activation = "relu" if use_inner_relu else None
+    layer = FoldedATAC(context=context, inner_activation=inner_activation, data_format=data_format)
     layer.build(shape)
     rng = np.random.default_rng(0)
     weights = [rng.normal(0.0, 0.7, tuple(w.shape)).astype("float32") for w in layer.weights]
@@ -65,6 +66,7 @@ def test_matches_numpy_reference(shape, data_format, use_inner_relu, context):
         ({"reduction": 0}, "reduction=0"),
         ({"context": "spatial"}, "context='spatial'"),
         ({"use_inner_relu": 1}, "use_inner_relu=1"),
+        ({"inner_activation": "swish"}, "inner_activation='swish'"),
         ({"data_format": "NCHW"}, "data_format='NCHW'"),
     ],
 )
