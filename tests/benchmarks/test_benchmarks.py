@@ -10,7 +10,7 @@ import json
 import keras
 import pytest
 
-from benchmarks import folded_inference, harness, layer_cost, scaling, train_step
+from benchmarks import atac_cost, folded_inference, harness, layer_cost, scaling, train_step
 
 TINY = ("--warmup", "0", "--repeats", "1")
 
@@ -81,3 +81,12 @@ def test_train_step(tmp_path):
     assert atac["macs"] > relu["macs"] and atac["images_per_s"] > 0
     # ATAC stores its gate's intermediates for the backward pass: more memory than ReLU.
     assert atac["peak_bytes"] > relu["peak_bytes"] > 0
+
+
+def test_atac_cost(tmp_path):
+    argv = ["--batch-size", "2", *TINY]
+    rows = rows_of(harness.run_in_process(atac_cost, argv, tmp_path))
+    assert [row["unit"] for row in rows] == list(atac_cost.UNITS)
+    assert all(len(row["step_ms"]) == len(atac_cost.STAGES) for row in rows)
+    assert all(ms > 0 for row in rows for ms in row["step_ms"])
+    assert "`atac_written_out`" in (tmp_path / "atac_cost.md").read_text()

@@ -33,6 +33,23 @@ def batch_norm_reference(x, gamma, beta, mean, variance, training, axis):
     return gamma.reshape(shape) * normalized + beta.reshape(shape), mean, variance
 
 
+def finite_difference_gradients(function, arrays, step=1e-6):
+    """Central differences of the scalar float64 `function(*arrays)` for every entry of every
+    array: the independent check of a layer's gradients."""
+    arrays = [np.asarray(a, "float64") for a in arrays]
+    result = []
+    for index, array in enumerate(arrays):
+        gradient = np.zeros_like(array)
+        for position in np.ndindex(array.shape):
+            shifted = [a.copy() for a in arrays]
+            shifted[index][position] += step
+            above = function(*shifted)
+            shifted[index][position] -= 2 * step
+            gradient[position] = (above - function(*shifted)) / (2 * step)
+        result.append(gradient)
+    return result
+
+
 def random_weights(layer, seed=0):
     """Non-trivial weights (BN statistics included) in the layer's own order."""
     rng = np.random.default_rng(seed)

@@ -5,7 +5,11 @@ import pytest
 from keras_atac.layers import ATAC
 from tests.backend_utils import gradients
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
-from tests.layers.reference_ops import batch_norm_reference, random_weights
+from tests.layers.reference_ops import (
+    batch_norm_reference,
+    finite_difference_gradients,
+    random_weights,
+)
 
 MOMENTUM = 0.9
 
@@ -125,6 +129,58 @@ def test_matches_numpy_reference(shape, data_format, training, use_inner_relu, c
     else:
         for actual, original in zip(moving, (values[4], values[5], values[8], values[9])):
             np.testing.assert_allclose(actual, original, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "context, inner_activation, data_format",
+    [
+        ("local", "relu", "channels_last"),
+        ("local", None, "channels_first"),
+        ("global", "relu", "channels_last"),
+    ],
+)
+def test_training_gradients_match_finite_differences(context, inner_activation, data_format):
+    """The input and weight gradients in training (batch statistics, whose gradient flows
+    through the mean and variance) against central differences of the NumPy reference."""
+    shape = (3, 2, 3, 4) if data_format == "channels_last" else (3, 4, 2, 3)
+    axis = -1 if data_format == "channels_last" else 1
+    layer = ATAC(context=context, inner_activation=inner_activation, data_format=data_format)
+    layer.build(shape)
+    values = random_weights(layer)
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=shape).astype("float32")
+    cotangent = rng.normal(size=shape)
+    positions = {id(weight): index for index, weight in enumerate(layer.weights)}
+    trainable_indices = [positions[id(v)] for v in layer.trainable_variables]
+    non_trainable = [keras.ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+
+    def loss(x, *trainable_values):
+        weights = list(values)
+        for index, value in zip(trainable_indices, trainable_values):
+            weights[index] = value
+        output, _ = atac_reference(
+            x,
+            reference_order(layer, weights),
+            training=True,
+            context=context,
+            use_inner_relu=inner_activation == "relu",
+            axis=axis,
+        )
+        return float(np.sum(output * cotangent))
+
+    def backend_loss(x, *trainable_values):
+        outputs, _ = layer.stateless_call(list(trainable_values), non_trainable, x, training=True)
+        return keras.ops.sum(outputs * keras.ops.convert_to_tensor(cotangent.astype("float32")))
+
+    trainable_values = [values[index] for index in trainable_indices]
+    actual = gradients(backend_loss, x, *trainable_values)
+    expected = finite_difference_gradients(loss, [x, *trainable_values])
+    names = ["inputs", *(v.path for v in layer.trainable_variables)]
+    for name, got, wanted in zip(names, actual, expected):
+        # A floor on the scale: an exactly zero gradient (the first BatchNorm's beta without
+        # the inner ReLU, removed by the second BatchNorm's mean) leaves float32 rounding.
+        scale = max(np.abs(wanted).max(), 1e-2)
+        np.testing.assert_allclose(got, wanted, rtol=2e-3, atol=2e-4 * scale, err_msg=name)
 
 
 @pytest.mark.parametrize("context", ["local", "global"])
