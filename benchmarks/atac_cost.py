@@ -47,7 +47,7 @@ def unit_layers():
 
     from benchmarks import atac_written_out
     from keras_atac import layers
-    from keras_atac.layers import layer_utils
+    from keras_atac.layers import atac, layer_utils
 
     class GateProduct(keras.layers.Layer):
         def call(self, x):
@@ -97,9 +97,8 @@ def unit_layers():
             )
             norms = (self.reduce_norm, self.expand_norm)
             for norm, mean, variance in zip(norms, statistics[::2], statistics[1::2]):
-                # Keras's `BatchNormalization` update, as ATAC's own path makes it.
-                for moving, batch in ((norm.moving_mean, mean), (norm.moving_variance, variance)):
-                    moving.assign(moving * norm.momentum + batch * (1.0 - norm.momentum))
+                # The update ATAC's remat path makes from batch statistics of its own.
+                atac._update_moving_statistics(norm, mean, variance)
             return outputs
 
     return {

@@ -41,10 +41,10 @@ def gate_reference(context, weights, *, channel_axis, inner_relu):
     return gate, (mean1, variance1, mean2, variance2)
 
 
-def random_gate_arguments(shape, data_format, seed=0, inner=None):
+def random_gate_arguments(shape, data_format, seed=0):
     rng = np.random.default_rng(seed)
     channels = shape[-1] if data_format == "channels_last" else shape[1]
-    inner = inner or channels // 2
+    inner = channels // 2
     context = rng.normal(size=shape)
     weights = [
         rng.normal(0.0, 0.7, (channels, inner)),
