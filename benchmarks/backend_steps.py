@@ -7,7 +7,10 @@ every trainable weight (batch statistics and moving averages included), and meas
 memory of one step with what the backend offers on CPU:
 
 - TensorFlow: the peak of TensorFlow's CPU allocator during the step above what it held
-  before (`tf.config.experimental.get_memory_info`);
+  before (`tf.config.experimental.get_memory_info`), as a BFC allocator
+  (`TF_CPU_ALLOCATOR_USE_BFC=true`, which the benchmarks' workers set: without it the default
+  CPU allocator kept these statistics on the Intel build of this project's machine, where
+  oneDNN is on, and not on its AMD build);
 - JAX: XLA's buffer assignment of the compiled step, temporaries plus outputs
   (`compiled.memory_analysis()`), i.e. what the step allocates beyond its inputs;
 - PyTorch: the peak of the bytes PyTorch's CPU allocator holds during the step above what it
@@ -128,7 +131,14 @@ class TensorFlowSteps:
 
     def peak_bytes(self, step):
         experimental = self.tf.config.experimental
-        experimental.reset_memory_stats("CPU:0")
+        try:
+            experimental.reset_memory_stats("CPU:0")
+        except ValueError as error:
+            raise RuntimeError(
+                "TensorFlow's CPU allocator keeps no statistics in this process: set "
+                "TF_CPU_ALLOCATOR_USE_BFC=true before TensorFlow is imported (the benchmarks' "
+                "workers do)."
+            ) from error
         held = experimental.get_memory_info("CPU:0")["current"]
         step()
         return experimental.get_memory_info("CPU:0")["peak"] - held

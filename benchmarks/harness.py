@@ -223,6 +223,10 @@ def _run_worker(module, backend, argv):
         ]
         pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {
+            # TensorFlow's peak memory is read from its CPU allocator's statistics, which every
+            # CPU build keeps with the BFC allocator (the default one kept none on an AMD build
+            # of this machine): see `backend_steps`.
+            "TF_CPU_ALLOCATOR_USE_BFC": "true",
             **os.environ,
             "KERAS_BACKEND": backend,
             "PYTHONPATH": pythonpath,

@@ -5,6 +5,9 @@ import os
 
 # The backend must be chosen before Keras is first imported; tensorflow is Keras's own default.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The benchmarks' tests read TensorFlow's CPU allocator statistics, which it keeps on every CPU
+# build only as a BFC allocator (as the benchmarks' workers run it; see benchmarks/harness.py).
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -2,7 +2,9 @@
 
 The files were written with the TensorFlow backend by `tests/fixtures/make_legacy_models.py`
 from the package as it was then; `atac_sequential.keras` also has ATAC configs without the
-later `synchronized` argument.
+later `synchronized` argument. `cbam_functional.keras` was saved the same way (with
+`KERAS_BACKEND=tensorflow`, a few steps of `fit`) by the package before CBAM's spatial gate took
+its single-filter convolution (issue 14), whose weights it keeps.
 """
 
 import pathlib
@@ -14,7 +16,7 @@ import pytest
 from tests.layer_test_case import to_numpy
 
 FOLDER = pathlib.Path(__file__).parent / "fixtures" / "legacy_models"
-NAMES = ["atac_sequential", "gates_functional", "learnable_functional"]
+NAMES = ["atac_sequential", "gates_functional", "learnable_functional", "cbam_functional"]
 LAYERS = {
     "atac_sequential": {"atac": "ATAC", "arelu": "AReLU"},
     "gates_functional": {
@@ -24,6 +26,7 @@ LAYERS = {
         "ge_theta": "GatherExcite",
     },
     "learnable_functional": {"pau": "PAU", "apl": "APL"},
+    "cbam_functional": {"cbam": "CBAM", "spatial_attention": "SpatialAttention"},
 }
 
 

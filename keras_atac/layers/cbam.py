@@ -116,8 +116,9 @@ class SpatialAttention(gating.GatingLayer):
         )
         policy = self.build_gate_policy()
         # The pooled maps are stacked channels-last whatever the data format: they are new
-        # tensors, so the layout costs nothing.
-        self.conv = layer_utils.CONVOLUTIONS[len(spatial_shape)](
+        # tensors, so the layout costs nothing. Keras's convolution (the same weights), computed
+        # as XLA's CPU compiler runs well.
+        self.conv = layer_utils.SINGLE_FILTER_CONVOLUTIONS[len(spatial_shape)](
             1,
             self.kernel_size,
             padding="same",

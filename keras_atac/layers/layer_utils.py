@@ -6,8 +6,7 @@ from keras import ops
 
 from keras_atac.layers import depthwise, registry
 
-# Keras convolution layers by number of spatial axes (Keras has no 3-D depthwise convolution).
-CONVOLUTIONS = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+# Keras depthwise convolution layers by number of spatial axes (Keras has no 3-D one).
 DEPTHWISE_CONVOLUTIONS = {1: keras.layers.DepthwiseConv1D, 2: keras.layers.DepthwiseConv2D}
 
 
@@ -113,6 +112,37 @@ class BiasSafeDepthwiseConv2D(
 ):
     """`keras.layers.DepthwiseConv2D` with a correct channels-first bias."""
 
+
+class _SingleFilterOperation:
+    """The convolution of a Keras convolution layer with one filter. Stride 1, "same" padding
+    and an odd kernel, CBAM's spatial gate, take the formulation XLA's CPU compiler runs well
+    (`depthwise.single_filter_conv`)."""
+
+    def convolution_op(self, inputs, kernel):
+        if (
+            self.filters == 1
+            and self.groups == 1
+            and self.padding == "same"
+            and set(self.strides) == {1}
+            and set(self.dilation_rate) == {1}
+            and all(size % 2 == 1 for size in self.kernel_size)
+        ):
+            return depthwise.single_filter_conv(inputs, kernel, self.data_format)
+        return super().convolution_op(inputs, kernel)
+
+
+class SingleFilterConv1D(_SingleFilterOperation, keras.layers.Conv1D):
+    """`keras.layers.Conv1D` (the same weights), computed as `depthwise.single_filter_conv`
+    where it applies."""
+
+
+class SingleFilterConv2D(_SingleFilterOperation, keras.layers.Conv2D):
+    """`keras.layers.Conv2D` (the same weights), computed as `depthwise.single_filter_conv`
+    where it applies."""
+
+
+# Convolutions to one filter, by number of spatial axes (Keras's own for 3-D maps).
+SINGLE_FILTER_CONVOLUTIONS = {1: SingleFilterConv1D, 2: SingleFilterConv2D, 3: keras.layers.Conv3D}
 
 # Depthwise convolutions with a bias, by number of spatial axes.
 BIASED_DEPTHWISE_CONVOLUTIONS = {1: BiasSafeDepthwiseConv1D, 2: BiasSafeDepthwiseConv2D}

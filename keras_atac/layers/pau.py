@@ -46,8 +46,10 @@ class PAU(keras.layers.Layer):
     above term for term; for larger `|x|` every term is a coefficient times a number in [-1, 1],
     except `n_5 * u**5 * s`, of the size of the output. So float32 holds inputs up to its own
     range, where the direct formula overflows from `|x| ~ 5e7` on (`x**5` exceeds float32). The
-    gradient is unchanged: the ratio does not depend on `s`. `Q` has a kink at 0 when
-    `d_0 != 0`; there the derivative is the mean of the one-sided ones on every backend.
+    gradient is unchanged: the ratio does not depend on `s`. It is written out in the same
+    scaled terms and recomputed from `x` in the backward pass (`_safe_rational`). `Q` has a
+    kink at 0 when `d_0 != 0`; there the derivative is the mean of the one-sided ones on every
+    backend.
 
     Under float16 and bfloat16 policies the unit is evaluated in float32 and cast back, as
     Keras's `BatchNormalization` does, because the terms of `P` cancel for negative inputs (at
@@ -124,23 +126,8 @@ class PAU(keras.layers.Layer):
         dtype = self._rational_dtype
         x = ops.cast(inputs, dtype)
         n = layer_utils.weight_value(self.numerator, dtype)
-        d = _magnitude(layer_utils.weight_value(self.denominator, dtype))
-        scale = ops.maximum(ops.abs(x), 1.0)
-        u, w = x / scale, 1.0 / scale
-        u_powers, magnitude_powers, w_powers = [ops.ones_like(x)], [ops.ones_like(x)], [1.0]
-        for _ in range(NUMERATOR_DEGREE):
-            u_powers.append(u_powers[-1] * u)
-        for _ in range(DENOMINATOR_DEGREE):
-            magnitude_powers.append(magnitude_powers[-1] * _magnitude(u))
-            w_powers.append(w_powers[-1] * w)
-        # P / s**4 and Q / s**4 (see the class docstring); n_5 is the only term with s**1.
-        p = n[5] * u_powers[5] * scale
-        for j in range(DENOMINATOR_DEGREE + 1):
-            p = p + n[j] * u_powers[j] * w_powers[DENOMINATOR_DEGREE - j]
-        q = w_powers[DENOMINATOR_DEGREE]
-        for k in range(1, DENOMINATOR_DEGREE + 1):
-            q = q + d[k - 1] * magnitude_powers[k] * w_powers[DENOMINATOR_DEGREE - k]
-        return ops.cast(p / q, inputs.dtype)
+        d = layer_utils.weight_value(self.denominator, dtype)
+        return ops.cast(_safe_rational(x, n, d), inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -162,6 +149,103 @@ class PAU(keras.layers.Layer):
             }
         )
         return config
+
+
+class _ScaledTerms:
+    """The terms of `P / s**4` and `Q / s**4` at `x` (see `PAU`): `u**j`, `|u|**k`, `w**m`."""
+
+    def __init__(self, x):
+        self.scale = ops.maximum(ops.abs(x), 1.0)
+        self.w = 1.0 / self.scale
+        u = x * self.w
+        self.u_powers, self.magnitude_powers, self.w_powers = [ops.ones_like(x)], [1.0], [1.0]
+        for _ in range(NUMERATOR_DEGREE):
+            self.u_powers.append(self.u_powers[-1] * u)
+        magnitude = _magnitude(u)
+        for _ in range(DENOMINATOR_DEGREE):
+            self.magnitude_powers.append(self.magnitude_powers[-1] * magnitude)
+            self.w_powers.append(self.w_powers[-1] * self.w)
+
+    def numerator_terms(self):
+        """`x**j / s**4` for j = 0..5: `u**j * w**(4-j)`, and `u**5 * s` for j = 5."""
+        terms = [self.u_powers[j] * self.w_powers[DENOMINATOR_DEGREE - j] for j in range(5)]
+        return terms + [self.u_powers[5] * self.scale]
+
+    def denominator_terms(self):
+        """`|x|**k / s**4` for k = 1..4: `|u|**k * w**(4-k)`."""
+        return [
+            self.magnitude_powers[k] * self.w_powers[DENOMINATOR_DEGREE - k]
+            for k in range(1, DENOMINATOR_DEGREE + 1)
+        ]
+
+    def ratio_parts(self, n, d_magnitude):
+        """`(P / s**4, Q / s**4)`."""
+        p = _weighted_sum(n, self.numerator_terms())
+        q = self.w_powers[DENOMINATOR_DEGREE] + _weighted_sum(d_magnitude, self.denominator_terms())
+        return p, q
+
+
+def _weighted_sum(coefficients, terms):
+    total = coefficients[0] * terms[0]
+    for index in range(1, len(terms)):
+        total = total + coefficients[index] * terms[index]
+    return total
+
+
+@ops.custom_gradient
+def _safe_rational(x, n, d):
+    """`P(x) / Q(x)` in the scaled form, with its gradient written out.
+
+    The gradient is computed from `x` alone in the backward pass, so a training step keeps
+    only `x`: differentiated automatically, every power and product of the evaluation was kept
+    (on PyTorch the `cifar_resnet(20)` step's peak memory was 7.3x ReLU's, and is 1.1x with
+    this; see `docs/benchmarks.md`). With `q = Q / s**4` and `y = P / Q`:
+
+        dy/dn_j = (x**j / s**4) / q
+        dy/dd_k = -y * sign(d_k) * (|x|**(k+1) / s**4) / q
+        dy/dx   = (P'(x) - y * Q'(x)) / s**4 / q,
+                  P'(x) / s**4 = sum_{j=1..5} j * n_j * u**(j-1) * w**(5-j)
+                  Q'(x) / s**4 = sign(x) * sum_{k=1..4} k * |d_{k-1}| * |u|**(k-1) * w**(5-k)
+
+    Every term is again a coefficient times a number in [-1, 1], so the gradient is as finite
+    as the output. `sign(0) = 0` makes the derivative at the kinks of `|x|` and `|d|` the mean
+    of the one-sided ones.
+    """
+    terms = _ScaledTerms(x)
+    p, q = terms.ratio_parts(n, _magnitude(d))
+
+    def gradient(*args, upstream=None):
+        # Keras passes the upstream gradient positionally (JAX, TensorFlow) or by keyword,
+        # after the inputs (PyTorch).
+        if upstream is None:
+            (upstream,) = args
+        terms = _ScaledTerms(x)
+        d_magnitude = _magnitude(d)
+        p, q = terms.ratio_parts(n, d_magnitude)
+        y = p / q
+        upstream_over_q = upstream / q
+        numerator_gradient = ops.stack(
+            [ops.sum(upstream_over_q * term) for term in terms.numerator_terms()]
+        )
+        denominator_gradient = -ops.sign(d) * ops.stack(
+            [ops.sum(upstream_over_q * y * term) for term in terms.denominator_terms()]
+        )
+        u, w = terms.u_powers, terms.w_powers
+        p_slope = _weighted_sum(
+            [j * n[j] for j in range(1, NUMERATOR_DEGREE + 1)],
+            [u[j - 1] * w[NUMERATOR_DEGREE - j] for j in range(1, NUMERATOR_DEGREE + 1)],
+        )
+        q_slope = _weighted_sum(
+            [k * d_magnitude[k - 1] for k in range(1, DENOMINATOR_DEGREE + 1)],
+            [
+                terms.magnitude_powers[k - 1] * w[NUMERATOR_DEGREE - k]
+                for k in range(1, DENOMINATOR_DEGREE + 1)
+            ],
+        )
+        input_gradient = upstream_over_q * (p_slope - y * ops.sign(x) * q_slope)
+        return input_gradient, numerator_gradient, denominator_gradient
+
+    return p / q, gradient
 
 
 def _magnitude(x):

@@ -116,3 +116,53 @@ def test_unknown_width_falls_back_to_keras_op():
         rtol=1e-4,
         atol=1e-4,
     )
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("shape,size", CASES[::2] + [((2, 6, 6, 2), 7)])
+def test_single_filter_conv_matches_numpy(shape, size, data_format):
+    """A convolution to one filter (CBAM's spatial gate: 7x7, two maps to one, last case)."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=shape)
+    kernel = rng.normal(size=(size,) * (len(shape) - 2) + (shape[-1], 1))
+    r = rng.normal(size=(*shape[:-1], 1))
+    expected = conv_reference(x, kernel, padding=size // 2)
+    actual = depthwise.single_filter_conv(
+        ops.convert_to_tensor(to_format(x, data_format), "float32"),
+        ops.convert_to_tensor(kernel, "float32"),
+        data_format,
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(actual), to_format(expected, data_format), rtol=1e-4, atol=1e-4
+    )
+
+    def loss(x_tensor, kernel_tensor):
+        y = depthwise.single_filter_conv(x_tensor, kernel_tensor, data_format)
+        return ops.sum(y * ops.convert_to_tensor(to_format(r, data_format), "float32"))
+
+    grad_x, grad_k = gradients(loss, to_format(x, data_format), kernel)
+    # The output is the sum of the channels' depthwise convolutions: each gets the cotangent r.
+    expected_x, expected_k = reference_gradients(x, kernel, np.repeat(r, shape[-1], axis=-1))
+    np.testing.assert_allclose(grad_x, to_format(expected_x, data_format), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grad_k, expected_k, rtol=1e-4, atol=1e-3)
+
+
+def test_single_filter_layer_keeps_keras_convolution_elsewhere():
+    """Strided, valid-padded or many-filter convolutions of the layer are Keras's own."""
+    from keras_atac.layers import layer_utils
+
+    x = np.random.default_rng(3).normal(size=(2, 9, 9, 3)).astype("float32")
+    for kwargs in (
+        {"filters": 1, "strides": 2},
+        {"filters": 1, "padding": "valid"},
+        {"filters": 4},
+    ):
+        kwargs = {"kernel_size": 3, "padding": "same", **kwargs}
+        layer = layer_utils.SingleFilterConv2D(**kwargs)
+        plain = keras.layers.Conv2D(**kwargs)
+        layer.build(x.shape)
+        plain.build(x.shape)
+        plain.set_weights(layer.get_weights())
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(layer(x)), ops.convert_to_numpy(plain(x)), rtol=1e-5, atol=1e-5
+        )

@@ -104,6 +104,39 @@ def test_gradients_match_analytic_ones(seed):
     np.testing.assert_allclose(d_d, want_d, rtol=1e-4, atol=1e-5)
 
 
+def test_gradients_of_large_inputs_and_zero_coefficients_stay_finite_and_exact():
+    """The written-out gradient is scaled as the output is: finite where x**5 overflows
+    float32, and 0 for a coefficient d_k = 0 (the mean of the one-sided derivatives of |d_k|)."""
+    n, d = random_coefficients(3)
+    d[1] = 0.0
+    layer = make_pau(n, d)
+    layer.build((None, 8))
+    x = np.array([[1e8, -1e8, 3e15, -3e15, 1e30, -1e30, 0.0, 7.0]], "float32")
+    upstream = np.random.default_rng(3).normal(size=x.shape).astype("float32")
+    # The coefficients' gradients at inputs of 1e30 are of size 1e30 each, and their sum may
+    # overflow float32: they are checked with those inputs' upstream gradient set to 0.
+    moderate = upstream * (np.abs(x) < 1e20)
+
+    def gradients_for(cotangent):
+        def loss(inputs, numerator, denominator):
+            outputs, _ = layer.stateless_call([numerator, denominator], [], inputs)
+            return ops.sum(outputs * ops.convert_to_tensor(cotangent))
+
+        computed = gradients(loss, x, n, d)
+        expected = pau_reference_gradients(
+            x.astype("float64"), cotangent, n.astype("float64"), d.astype("float64")
+        )
+        return computed, expected
+
+    (d_x, _, _), (want_x, _, _) = gradients_for(upstream)
+    assert np.all(np.isfinite(d_x))
+    np.testing.assert_allclose(d_x, want_x, rtol=1e-4, atol=1e-6)
+    (_, d_n, d_d), (_, want_n, want_d) = gradients_for(moderate)
+    assert d_d[1] == 0.0
+    np.testing.assert_allclose(d_n, want_n, rtol=1e-4)
+    np.testing.assert_allclose(d_d, want_d, rtol=1e-4)
+
+
 def test_bfloat16_policy_computes_in_float32():
     """P's terms cancel for negative inputs (-0.05 from terms of size 2 at x = -1): bfloat16
     arithmetic would lose most digits; float32 arithmetic leaves only the output's rounding."""
