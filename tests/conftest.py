@@ -8,6 +8,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # The benchmarks' tests read TensorFlow's CPU allocator statistics, which it keeps on every CPU
 # build only as a BFC allocator (as the benchmarks' workers run it; see benchmarks/harness.py).
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+# TensorFlow's channels-first convolutions on the CPU are oneDNN's, which TensorFlow leaves off
+# on some CPUs (an AMD EPYC build of this project's machine): see docs/installation.md.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
