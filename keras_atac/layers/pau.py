@@ -47,9 +47,10 @@ class PAU(keras.layers.Layer):
     except `n_5 * u**5 * s`, of the size of the output. So float32 holds inputs up to its own
     range, where the direct formula overflows from `|x| ~ 5e7` on (`x**5` exceeds float32). The
     gradient is unchanged: the ratio does not depend on `s`. It is written out in the same
-    scaled terms and recomputed from `x` in the backward pass (`_safe_rational`). `Q` has a
-    kink at 0 when `d_0 != 0`; there the derivative is the mean of the one-sided ones on every
-    backend.
+    scaled terms and recomputed from `x` in the backward pass (`_safe_rational`), so on JAX the
+    unit has reverse-mode derivatives only (`jax.grad`, which Keras's training uses; `jax.jvp`
+    raises). `Q` has a kink at 0 when `d_0 != 0`; there the derivative is the mean of the
+    one-sided ones on every backend.
 
     Under float16 and bfloat16 policies the unit is evaluated in float32 and cast back, as
     Keras's `BatchNormalization` does, because the terms of `P` cancel for negative inputs (at
