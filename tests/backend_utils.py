@@ -4,11 +4,13 @@ import keras
 import numpy as np
 
 
-def gradients(fn, *arrays):
+def gradients(fn, *arrays, xla=False):
     """Gradients of the scalar `fn(*tensors)` with respect to every argument, as NumPy arrays.
 
     On JAX the gradient function is compiled with `jax.jit`, so layers are also exercised under
-    tracing, where Keras variables must not reach `keras.ops` unconverted.
+    tracing, where Keras variables must not reach `keras.ops` unconverted. On TensorFlow the
+    gradients are taken eagerly, or with `xla=True` inside `tf.function(jit_compile=True)`:
+    XLA's path, which some layers compute differently (`keras_atac.layers.depthwise`).
     """
     arrays = [np.asarray(a, dtype="float32") for a in arrays]
     backend = keras.backend.backend()
@@ -20,11 +22,15 @@ def gradients(fn, *arrays):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        tensors = [tf.constant(a) for a in arrays]
-        with tf.GradientTape() as tape:
-            tape.watch(tensors)
-            value = fn(*tensors)
-        return [np.asarray(g) for g in tape.gradient(value, tensors)]
+        def tape_gradients(*tensors):
+            with tf.GradientTape() as tape:
+                tape.watch(tensors)
+                value = fn(*tensors)
+            return tape.gradient(value, tensors)
+
+        if xla:
+            tape_gradients = tf.function(tape_gradients, jit_compile=True)
+        return [np.asarray(g) for g in tape_gradients(*[tf.constant(a) for a in arrays])]
     if backend == "torch":
         import torch
 

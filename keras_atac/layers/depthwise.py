@@ -1,32 +1,55 @@
-"""A stride-1, "same"-padded depthwise convolution that XLA's CPU backend runs well.
+"""Stride-1, "same"-padded convolutions over single channels that XLA's CPU backend runs well.
 
-xUnit's gate is a depthwise `k x k` convolution (k = 9 in the paper). XLA's CPU compiler,
-which TensorFlow (`jit_compile=True`) and JAX use, has no depthwise kernel: it expands the
-grouped convolution and its kernel gradient into dense ones over all `C x C` channel pairs, so
-a 9x9 depthwise step at (128, 32, 32, 16) took over a second, 15 to 25 times ReLU's whole
-`cifar_resnet(20)` step once per activation site.
+XLA's CPU compiler, which TensorFlow (`jit_compile=True`) and JAX use, has no depthwise
+convolution kernel: it expands a grouped convolution and its kernel gradient into dense ones
+over all `C x C` channel pairs, so xUnit's 9x9 depthwise step at (128, 32, 32, 16) took over a
+second, 15 to 25 times ReLU's whole `cifar_resnet(20)` step once per activation site. Its
+convolutions with one or two channels (CBAM's spatial gate) are slow too. Two formulations
+replace them; both keep Keras's kernels and checkpoint layouts, and equal Keras's convolutions
+up to float rounding of a different summation order.
 
-The same convolution is a sum over the kernel's rows of banded matrix products along the
-width: for kernel row `i`, output column `v` of channel `c` is
+**Depthwise (`depthwise_conv`, xUnit): window sums.** Under XLA the convolution is the sum of
+the kernel's shifted windows,
+
+    y[n, h, w, c] = sum_{i, j} x_pad[n, h + i, w + j, c] * k[i, j, c],
+
+`k * k` multiply-adds per output that XLA fuses into one loop, and its gradient is written out
+(`keras.ops.custom_gradient`):
+
+    dL/dx[n, h, w, c] = sum_{i, j} g_pad[n, h + i, w + j, c] * k[k_h - 1 - i, k_w - 1 - j, c]
+    dL/dk[i, j, c]    = sum_{n, h, w} x_pad[n, h + i, w + j, c] * g[n, h, w, c]
+
+with `g` the gradient of the output: the input's gradient is the same convolution of `g` with
+the kernel flipped in both axes, and the kernel's is `k * k` sums that one variadic XLA reduce
+computes in a single pass over `x` and `g` (as `k * k` separate sums, XLA makes a pass over
+both for each). Outside XLA the backends' own depthwise kernels are faster, so the convolution
+is Keras's `ops.depthwise_conv` on PyTorch, on TensorFlow when XLA does not compile it (eager,
+or `jit_compile=False`), and for an input whose spatial sizes are unknown when traced. Under
+JAX's transformations the written-out gradient gives first-order reverse-mode derivatives
+(`jax.grad`, `jax.vjp`) only.
+
+**To one filter (`single_filter_conv`, CBAM's spatial gate): banded matrix products.** For
+kernel row `i`, output column `v` of channel `c` is
 
     y[h, v, c] = sum_i sum_w  x_pad[h + i, w, c] * B_i[w, v, c],   B_i[w, v, c] = k[i, w - v, c]
 
-(zero where `w - v` is outside the kernel). With the kernel rows' windows side by side this is
-one matrix multiplication batched over the channels, which XLA hands to its fast matmul; the
-width is cut into tiles of at most
-`TILE_WIDTH` columns (each with its `k - 1` columns of halo) so the extra arithmetic of the
-band's zeros stays bounded (`(TILE_WIDTH + k - 1) / k` times the direct convolution's per
-kernel row) for wide maps. The kernel and its checkpoint layout are Keras's
-`DepthwiseConv2D` / `DepthwiseConv1D` ones; the result equals `ops.depthwise_conv` up to
-float rounding of a different summation order.
-
-PyTorch has a native depthwise kernel, faster than the banded products there, so it keeps
-`ops.depthwise_conv`; so does any input whose width is not known when traced.
+(zero where `w - v` is outside the kernel), and the convolution to one filter sums this over
+the channels. With the kernel rows' windows side by side it is one matrix multiplication
+batched over the channels, which XLA hands to its matrix kernel; the width is cut into tiles
+of at most `TILE_WIDTH` columns (each with its `k - 1` columns of halo) so the extra arithmetic
+of the band's zeros stays bounded. Window sums are not used here: with one or two channels
+XLA fuses their `k * k` terms into every consumer of the input's gradient, which CBAM
+broadcasts over all channels, and recomputes them there for each channel. PyTorch keeps its
+own convolution.
 """
+
+import itertools
 
 import keras
 import numpy as np
 from keras import ops
+
+from keras_atac.utils import checks
 
 # Widest tile of the banded products: 32 columns covers CIFAR-sized maps in one tile.
 TILE_WIDTH = 32
@@ -41,27 +64,21 @@ def depthwise_conv(x, kernel, data_format):
         data_format: `"channels_last"` or `"channels_first"`.
     """
     kernel = ops.cast(ops.convert_to_tensor(kernel), x.dtype)
-    width = x.shape[-2] if data_format == "channels_last" else x.shape[-1]
-    if keras.backend.backend() == "torch" or width is None:
+    spatial_axes = checks.spatial_axes(len(x.shape), data_format)
+    if not _compiled_by_xla() or any(x.shape[axis] is None for axis in spatial_axes):
         return ops.depthwise_conv(x, kernel, strides=1, padding="same", data_format=data_format)
-    if len(x.shape) == 3:  # 1-D: one kernel row over a map of height 1
-        height_axis = 1 if data_format == "channels_last" else 2
-        y = _banded_depthwise_conv_2d(
-            ops.expand_dims(x, height_axis), ops.expand_dims(kernel, 0), data_format
-        )
-        return ops.squeeze(y, height_axis)
-    return _banded_depthwise_conv_2d(x, kernel, data_format)
+    return _window_sum_conv(x, kernel, data_format)
 
 
 def single_filter_conv(x, kernel, data_format):
     """`ops.conv(x, kernel, strides=1, padding="same")` to one output channel, odd kernel sizes.
 
     A convolution from `C` channels to one is the depthwise convolution of each channel with
-    its slice of the kernel, summed over the channels; on TensorFlow and JAX the depthwise part
-    is `depthwise_conv`'s banded products. This is CBAM's spatial gate (a 7x7 convolution from
-    two maps to one): with XLA's CPU convolution, the gate's whole training step at
-    cifar_resnet(20)'s shapes ran 2.4x (JAX) to 3.5x (TensorFlow) slower. PyTorch keeps its
-    own convolution.
+    its slice of the kernel, summed over the channels. On TensorFlow and JAX the depthwise
+    part is the banded matrix products (see the module docstring): this is CBAM's spatial
+    gate (a 7x7 convolution from two maps to one), whose whole training step at
+    cifar_resnet(20)'s shapes ran 2.4x (JAX) to 3.5x (TensorFlow) slower with XLA's CPU
+    convolution. PyTorch keeps its own convolution.
 
     Args:
         x: a (N, L, C) / (N, H, W, C) tensor (or channels-first).
@@ -69,11 +86,125 @@ def single_filter_conv(x, kernel, data_format):
             depthwise kernel, the same array.
         data_format: `"channels_last"` or `"channels_first"`.
     """
-    if keras.backend.backend() == "torch":
-        kernel = ops.cast(ops.convert_to_tensor(kernel), x.dtype)
+    kernel = ops.cast(ops.convert_to_tensor(kernel), x.dtype)
+    width = x.shape[-2] if data_format == "channels_last" else x.shape[-1]
+    if keras.backend.backend() == "torch" or width is None:
         return ops.conv(x, kernel, strides=1, padding="same", data_format=data_format)
+    if len(x.shape) == 3:  # 1-D: one kernel row over a map of height 1
+        height_axis = 1 if data_format == "channels_last" else 2
+        y = _banded_depthwise_conv_2d(
+            ops.expand_dims(x, height_axis), ops.expand_dims(kernel, 0), data_format
+        )
+        y = ops.squeeze(y, height_axis)
+    else:
+        y = _banded_depthwise_conv_2d(x, kernel, data_format)
     channel_axis = -1 if data_format == "channels_last" else 1
-    return ops.sum(depthwise_conv(x, kernel, data_format), axis=channel_axis, keepdims=True)
+    return ops.sum(y, axis=channel_axis, keepdims=True)
+
+
+def _compiled_by_xla():
+    """Whether the operations traced now run under XLA: always on JAX, on TensorFlow inside
+    `tf.function(jit_compile=True)` (Keras's `jit_compile=True`), never on PyTorch."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return True
+    if backend == "tensorflow":
+        from keras_atac import _tensorflow_internals
+
+        return _tensorflow_internals.in_xla_context()
+    return False
+
+
+def _window_sum_conv(x, kernel, data_format):
+    """The depthwise window-sum convolution with its gradient written out (see the module
+    docstring)."""
+    taps = _Taps(len(x.shape), kernel.shape, data_format)
+
+    @ops.custom_gradient
+    def convolve(x, kernel):
+        def gradient(*args, upstream=None):
+            # Keras passes the upstream gradient positionally (JAX, TensorFlow) or by keyword.
+            if upstream is None:
+                (upstream,) = args
+            x_gradient = taps.weighted_sum(upstream, taps.flipped(kernel))
+            return x_gradient, taps.kernel_gradient(x, upstream)
+
+        return taps.weighted_sum(x, kernel), gradient
+
+    return convolve(x, kernel)
+
+
+class _Taps:
+    """The kernel taps of a stride-1, "same"-padded convolution of odd sizes over maps of a
+    given rank and layout: the window of the map that each tap multiplies, and the sums the
+    convolution and its gradient make of them."""
+
+    def __init__(self, rank, kernel_shape, data_format):
+        self.rank = rank
+        self.data_format = data_format
+        self.spatial_axes = checks.spatial_axes(rank, data_format)
+        self.sizes = tuple(kernel_shape[:-2])
+
+    def windows(self, tensor):
+        """The window of every tap (i, j, ...) of `tensor`, "same"-padded, in the kernel's
+        row-major order: the part of the padded `tensor` that the tap multiplies."""
+        padding = [[0, 0]] * self.rank
+        for axis, size in zip(self.spatial_axes, self.sizes):
+            padding[axis] = [size // 2, size // 2]
+        padded = ops.pad(tensor, padding)
+        starts = []
+        for offset in itertools.product(*(range(size) for size in self.sizes)):
+            start = [0] * self.rank
+            for axis, index in zip(self.spatial_axes, offset):
+                start[axis] = index
+            starts.append(start)
+        return [ops.slice(padded, start, tuple(tensor.shape)) for start in starts]
+
+    def flipped(self, kernel):
+        """The kernel reversed along every spatial axis."""
+        return kernel[(slice(None, None, -1),) * len(self.sizes)]
+
+    def weighted_sum(self, tensor, kernel):
+        """sum over taps t of window_t(tensor) * kernel[t, c]: the depthwise convolution."""
+        weights = ops.reshape(kernel, (-1, kernel.shape[-2]))  # (taps, C)
+        total = None
+        for index, window in enumerate(self.windows(tensor)):
+            term = window * _channel_map(weights[index], self.rank, self.data_format)
+            total = term if total is None else total + term
+        return total
+
+    def kernel_gradient(self, x, upstream):
+        """sum over batch and positions of window_t(x) * upstream, per tap and channel, shaped
+        as the kernel. Summed over the positions in one pass, then over the batch: faster
+        under XLA than one sum over all, and fewer terms in each float32 sum."""
+        products = [window * upstream for window in self.windows(x)]
+        per_example = ops.stack(_sums(products, self.spatial_axes), axis=0)  # (taps, N, C)
+        return ops.reshape(ops.sum(per_example, axis=1), (*self.sizes, -1, 1))
+
+
+def _channel_map(values, rank, data_format):
+    """(C,) values shaped to broadcast against a map of rank `rank` in `data_format`."""
+    shape = [1] * rank
+    shape[checks.channel_axis(data_format)] = values.shape[0]
+    return ops.reshape(values, shape)
+
+
+def _sums(operands, axis):
+    """`[ops.sum(operand, axis) for operand in operands]` in one variadic XLA reduce, which
+    makes a single pass over the operands (separate sums each make their own)."""
+    if keras.backend.backend() == "tensorflow":
+        from keras_atac import _tensorflow_internals
+
+        return _tensorflow_internals.variadic_sum(operands, axis)
+    from jax import lax
+
+    zeros = tuple(np.zeros((), operand.dtype) for operand in operands)
+    return lax.reduce(
+        tuple(operands),
+        zeros,
+        lambda left, right: tuple(a + b for a, b in zip(left, right)),
+        tuple(axis),
+    )
 
 
 def _band_indices(tile, size):

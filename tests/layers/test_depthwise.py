@@ -1,4 +1,6 @@
-"""The banded depthwise convolution against NumPy: values and gradients, every layout."""
+"""The convolutions of `keras_atac.layers.depthwise` against NumPy: values and gradients, every
+layout, on each path a backend takes (XLA's window sums and banded products, and the
+backends' own kernels outside XLA)."""
 
 import keras
 import numpy as np
@@ -21,6 +23,13 @@ CASES = [
     ((2, 3, 33), 5),
 ]
 
+# How the function under test is run: as a test calls it (eager; traced under `jax.jit` on
+# JAX, where XLA always compiles), and on TensorFlow also inside `tf.function(jit_compile=True)`,
+# where it takes XLA's formulation instead of TensorFlow's own kernel.
+MODES = ["eager", "xla"] if keras.backend.backend() == "tensorflow" else ["eager"]
+# The mode in which `depthwise_conv` takes its window sums (PyTorch never does).
+WINDOW_SUM_MODE = {"tensorflow": "xla", "jax": "eager"}.get(keras.backend.backend())
+
 
 def reference(x, kernel):
     """'same' depthwise cross-correlation (odd kernel)."""
@@ -28,7 +37,7 @@ def reference(x, kernel):
 
 
 def reference_gradients(x, kernel, r):
-    """The gradients of sum(y * r) with respect to x and the kernel."""
+    """The gradients of sum(depthwise(x, kernel) * r) with respect to x and the kernel."""
     pad = kernel.shape[0] // 2
     spatial = x.ndim - 2
     # d/dx: the cotangent correlated with the flipped kernel; d/dk: input windows times it.
@@ -47,61 +56,101 @@ def to_format(x, data_format):
     return x if data_format == "channels_last" else np.moveaxis(x, -1, 1)
 
 
-def convolutions():
-    """The public function (which keeps Keras's op on PyTorch) and the banded form itself."""
+def values_and_gradients(mode, convolution, x, kernel, r):
+    """The output of `convolution(x, kernel)` and the gradients of `sum(output * r)` with
+    respect to `x` and `kernel`, in float32."""
+    x, kernel, r = (np.asarray(a, "float32") for a in (x, kernel, r))
 
-    def banded(x, kernel, data_format):
-        if len(x.shape) == 3:
-            axis = 1 if data_format == "channels_last" else 2
-            return ops.squeeze(
-                depthwise._banded_depthwise_conv_2d(
-                    ops.expand_dims(x, axis), ops.expand_dims(kernel, 0), data_format
-                ),
-                axis,
-            )
-        return depthwise._banded_depthwise_conv_2d(x, kernel, data_format)
+    def loss(x_tensor, kernel_tensor):
+        return ops.sum(convolution(x_tensor, kernel_tensor) * ops.convert_to_tensor(r))
 
-    return {"depthwise_conv": depthwise.depthwise_conv, "banded": banded}
+    if mode == "eager":
+        output = ops.convert_to_numpy(convolution(ops.convert_to_tensor(x), kernel))
+        return (output, *gradients(loss, x, kernel))
+    import tensorflow as tf
 
+    @tf.function(jit_compile=True)
+    def step(x_tensor, kernel_tensor):
+        with tf.GradientTape() as tape:
+            tape.watch([x_tensor, kernel_tensor])
+            value = loss(x_tensor, kernel_tensor)
+        gradient_x, gradient_k = tape.gradient(value, [x_tensor, kernel_tensor])
+        return convolution(x_tensor, kernel_tensor), gradient_x, gradient_k
 
-# The public function is the banded form on TensorFlow and JAX; only PyTorch, where it is
-# Keras's own op, needs the banded form tested on its own.
-FUNCTIONS = (
-    ["depthwise_conv", "banded"] if keras.backend.backend() == "torch" else ["depthwise_conv"]
-)
+    return [value.numpy() for value in step(tf.constant(x), tf.constant(kernel))]
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+def assert_matches(actual, expected, data_format):
+    """Output, input gradient and kernel gradient against the float64 references."""
+    output, grad_x, grad_k = actual
+    expected_output, expected_x, expected_k = expected
+    for value, wanted in ((output, expected_output), (grad_x, expected_x)):
+        np.testing.assert_allclose(value, to_format(wanted, data_format), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grad_k, expected_k, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("shape,size", CASES)
-def test_values_and_gradients_match_numpy(shape, size, data_format, function):
-    convolution = convolutions()[function]
+def test_depthwise_values_and_gradients_match_numpy(shape, size, data_format, mode):
     rng = np.random.default_rng(0)
     x = rng.normal(size=shape)
     kernel = rng.normal(size=(size,) * (len(shape) - 2) + (shape[-1], 1))
     r = rng.normal(size=shape)
-    expected = reference(x, kernel)
-    actual = convolution(
-        ops.convert_to_tensor(to_format(x, data_format), "float32"),
-        ops.convert_to_tensor(kernel, "float32"),
-        data_format,
+    actual = values_and_gradients(
+        mode,
+        lambda x, k: depthwise.depthwise_conv(x, k, data_format),
+        to_format(x, data_format),
+        kernel,
+        to_format(r, data_format),
     )
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(actual), to_format(expected, data_format), rtol=1e-4, atol=1e-4
+    assert_matches(actual, (reference(x, kernel), *reference_gradients(x, kernel, r)), data_format)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("shape,size", CASES[::2] + [((2, 6, 6, 2), 7)])
+def test_single_filter_values_and_gradients_match_numpy(shape, size, data_format, mode):
+    """A convolution to one filter (CBAM's spatial gate: 7x7, two maps to one, last case)."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=shape)
+    kernel = rng.normal(size=(size,) * (len(shape) - 2) + (shape[-1], 1))
+    r = rng.normal(size=(*shape[:-1], 1))
+    actual = values_and_gradients(
+        mode,
+        lambda x, k: depthwise.single_filter_conv(x, k, data_format),
+        to_format(x, data_format),
+        kernel,
+        to_format(r, data_format),
     )
-
-    def loss(x_tensor, kernel_tensor):
-        y = convolution(x_tensor, kernel_tensor, data_format)
-        return ops.sum(y * ops.convert_to_tensor(to_format(r, data_format), "float32"))
-
-    grad_x, grad_k = gradients(loss, to_format(x, data_format), kernel)
-    expected_x, expected_k = reference_gradients(x, kernel, r)
-    np.testing.assert_allclose(grad_x, to_format(expected_x, data_format), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(grad_k, expected_k, rtol=1e-4, atol=1e-3)
+    # The output is the sum of the channels' depthwise convolutions: each gets the cotangent r.
+    expected = (
+        conv_reference(x, kernel, padding=size // 2),
+        *reference_gradients(x, kernel, np.repeat(r, shape[-1], axis=-1)),
+    )
+    assert_matches(actual, expected, data_format)
 
 
-def test_unknown_width_falls_back_to_keras_op():
-    """A width unknown at trace time (a fully convolutional model) still computes."""
+@pytest.mark.skipif(WINDOW_SUM_MODE is None, reason="PyTorch keeps its own kernel")
+def test_window_sums_keep_exact_zeros_and_large_inputs_finite():
+    """Exact zeros stay zero, and inputs near float32's range give finite values and
+    gradients wherever their sums do not overflow (the kernel gradient's terms are products
+    of one input and one cotangent, never squares)."""
+    x = np.zeros((2, 8, 8, 4), "float32")
+    x[0, 3, 3, 1] = 1e18
+    kernel = np.full((3, 3, 4, 1), 0.5, "float32")
+    r = np.zeros_like(x)
+    r[0, 3, 4, 1] = 1e18
+    output, grad_x, grad_k = values_and_gradients(
+        WINDOW_SUM_MODE, lambda x, k: depthwise.depthwise_conv(x, k, "channels_last"), x, kernel, r
+    )
+    assert np.count_nonzero(output) == 9 and np.all(np.isfinite(output))
+    assert np.all(np.isfinite(grad_x)) and np.all(np.isfinite(grad_k))
+    assert np.count_nonzero(grad_k) == 1 and grad_k[1, 0, 1, 0] == pytest.approx(1e36)
+
+
+def test_unknown_spatial_size_falls_back_to_keras_op():
+    """A map size unknown at trace time (a fully convolutional model) still computes."""
     inputs = keras.Input((None, None, 3))
     kernel = np.random.default_rng(0).normal(size=(3, 3, 3, 1)).astype("float32")
     outputs = keras.layers.Lambda(
@@ -118,33 +167,25 @@ def test_unknown_width_falls_back_to_keras_op():
     )
 
 
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("shape,size", CASES[::2] + [((2, 6, 6, 2), 7)])
-def test_single_filter_conv_matches_numpy(shape, size, data_format):
-    """A convolution to one filter (CBAM's spatial gate: 7x7, two maps to one, last case)."""
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=shape)
-    kernel = rng.normal(size=(size,) * (len(shape) - 2) + (shape[-1], 1))
-    r = rng.normal(size=(*shape[:-1], 1))
-    expected = conv_reference(x, kernel, padding=size // 2)
-    actual = depthwise.single_filter_conv(
-        ops.convert_to_tensor(to_format(x, data_format), "float32"),
-        ops.convert_to_tensor(kernel, "float32"),
-        data_format,
-    )
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(actual), to_format(expected, data_format), rtol=1e-4, atol=1e-4
-    )
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's XLA context")
+def test_xla_context_is_recognized():
+    """The window sums run only where XLA compiles them: TensorFlow has no kernel for XLA's
+    variadic reduce."""
+    import tensorflow as tf
 
-    def loss(x_tensor, kernel_tensor):
-        y = depthwise.single_filter_conv(x_tensor, kernel_tensor, data_format)
-        return ops.sum(y * ops.convert_to_tensor(to_format(r, data_format), "float32"))
+    from keras_atac import _tensorflow_internals
 
-    grad_x, grad_k = gradients(loss, to_format(x, data_format), kernel)
-    # The output is the sum of the channels' depthwise convolutions: each gets the cotangent r.
-    expected_x, expected_k = reference_gradients(x, kernel, np.repeat(r, shape[-1], axis=-1))
-    np.testing.assert_allclose(grad_x, to_format(expected_x, data_format), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(grad_k, expected_k, rtol=1e-4, atol=1e-3)
+    seen = []
+
+    def probe():
+        seen.append(_tensorflow_internals.in_xla_context())
+        return tf.constant(0.0)
+
+    probe()
+    tf.function(probe)()
+    tf.function(probe, jit_compile=True)()
+    tf.function(lambda: tf.function(probe)(), jit_compile=True)()
+    assert seen == [False, False, True, True]
 
 
 def test_single_filter_layer_keeps_keras_convolution_elsewhere():

@@ -1,9 +1,17 @@
+import keras
 import numpy as np
 import pytest
 
 from keras_atac.layers import XUnit
+from tests.backend_utils import gradients
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
-from tests.layers.reference_ops import conv_reference, norm_reference, relu, weights_by_path
+from tests.layers.reference_ops import (
+    conv_reference,
+    finite_difference_gradients,
+    norm_reference,
+    relu,
+    weights_by_path,
+)
 
 
 def xunit_reference(x, weights, *, training, axis):
@@ -49,6 +57,41 @@ def test_matches_numpy_reference(shape, data_format, kernel_size):
         np.testing.assert_allclose(
             to_numpy(layer(x, training=training)), expected, rtol=1e-4, atol=1e-5
         )
+
+
+@pytest.mark.parametrize(
+    "xla", [False, True] if keras.backend.backend() == "tensorflow" else [False]
+)
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_training_gradients_match_finite_differences(data_format, xla):
+    """The input and weight gradients in training against central differences of the NumPy
+    reference: under XLA (JAX; TensorFlow with `xla`) the depthwise convolution is window
+    sums with a written-out gradient, elsewhere the backend's own kernel."""
+    shape = (2, 5, 6, 3) if data_format == "channels_last" else (2, 3, 5, 6)
+    axis = -1 if data_format == "channels_last" else 1
+    layer = XUnit(kernel_size=3, data_format=data_format)
+    layer.build(shape)
+    weights = weights_by_path(layer)
+    paths = [variable.path.split("/", 1)[1] for variable in layer.trainable_variables]
+    non_trainable = [keras.ops.convert_to_tensor(v) for v in layer.non_trainable_variables]
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=shape).astype("float32")
+    cotangent = rng.normal(size=shape)
+
+    def loss(x, *trainable_values):
+        values = {**weights, **dict(zip(paths, trainable_values))}
+        return float(np.sum(xunit_reference(x, values, training=True, axis=axis) * cotangent))
+
+    def backend_loss(x, *trainable_values):
+        outputs, _ = layer.stateless_call(list(trainable_values), non_trainable, x, training=True)
+        return keras.ops.sum(outputs * keras.ops.convert_to_tensor(cotangent.astype("float32")))
+
+    trainable_values = [weights[path] for path in paths]
+    actual = gradients(backend_loss, x, *trainable_values, xla=xla)
+    expected = finite_difference_gradients(loss, [x, *trainable_values])
+    for name, got, wanted in zip(["inputs", *paths], actual, expected):
+        scale = max(np.abs(wanted).max(), 1e-2)
+        np.testing.assert_allclose(got, wanted, rtol=2e-3, atol=2e-4 * scale, err_msg=name)
 
 
 def test_default_kernel_and_parameter_count_for_64_channels():
