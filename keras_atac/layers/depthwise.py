@@ -20,13 +20,13 @@ the kernel's shifted windows,
     dL/dk[i, j, c]    = sum_{n, h, w} x_pad[n, h + i, w + j, c] * g[n, h, w, c]
 
 with `g` the gradient of the output: the input's gradient is the same convolution of `g` with
-the kernel flipped in both axes, and the kernel's is `k * k` sums that one variadic XLA reduce
-computes in a single pass over `x` and `g` (as `k * k` separate sums, XLA makes a pass over
-both for each). Outside XLA the backends' own depthwise kernels are faster, so the convolution
-is Keras's `ops.depthwise_conv` on PyTorch, on TensorFlow when XLA does not compile it (eager,
-or `jit_compile=False`), and for an input whose spatial sizes are unknown when traced. Under
-JAX's transformations the written-out gradient gives first-order reverse-mode derivatives
-(`jax.grad`, `jax.vjp`) only.
+the kernel flipped in both axes, and the kernel's is `k * k` sums that variadic XLA reduces
+compute in three passes over `x` and `g` (`xla_sums`; as `k * k` separate sums, XLA makes a
+pass over both for each). Outside XLA the backends' own depthwise kernels are faster, so the
+convolution is Keras's `ops.depthwise_conv` on PyTorch, on TensorFlow when XLA does not
+compile it (eager, or `jit_compile=False`), and for an input whose spatial sizes are unknown
+when traced. Under JAX's transformations the written-out gradient gives first-order
+reverse-mode derivatives (`jax.grad`, `jax.vjp`) only.
 
 **To one filter (`single_filter_conv`, CBAM's spatial gate): banded matrix products.** For
 kernel row `i`, output column `v` of channel `c` is
@@ -49,6 +49,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_atac.layers import xla_sums
 from keras_atac.utils import checks
 
 # Widest tile of the banded products: 32 columns covers CIFAR-sized maps in one tile.
@@ -65,7 +66,7 @@ def depthwise_conv(x, kernel, data_format):
     """
     kernel = ops.cast(ops.convert_to_tensor(kernel), x.dtype)
     spatial_axes = checks.spatial_axes(len(x.shape), data_format)
-    if not _compiled_by_xla() or any(x.shape[axis] is None for axis in spatial_axes):
+    if not xla_sums.compiled_by_xla() or any(x.shape[axis] is None for axis in spatial_axes):
         return ops.depthwise_conv(x, kernel, strides=1, padding="same", data_format=data_format)
     return _window_sum_conv(x, kernel, data_format)
 
@@ -100,19 +101,6 @@ def single_filter_conv(x, kernel, data_format):
         y = _banded_depthwise_conv_2d(x, kernel, data_format)
     channel_axis = -1 if data_format == "channels_last" else 1
     return ops.sum(y, axis=channel_axis, keepdims=True)
-
-
-def _compiled_by_xla():
-    """Whether the operations traced now run under XLA: always on JAX, on TensorFlow inside
-    `tf.function(jit_compile=True)` (Keras's `jit_compile=True`), never on PyTorch."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        return True
-    if backend == "tensorflow":
-        from keras_atac import _tensorflow_internals
-
-        return _tensorflow_internals.in_xla_context()
-    return False
 
 
 def _window_sum_conv(x, kernel, data_format):
@@ -178,7 +166,7 @@ class _Taps:
         as the kernel. Summed over the positions in one pass, then over the batch: faster
         under XLA than one sum over all, and fewer terms in each float32 sum."""
         products = [window * upstream for window in self.windows(x)]
-        per_example = ops.stack(_sums(products, self.spatial_axes), axis=0)  # (taps, N, C)
+        per_example = ops.stack(xla_sums.sums(products, self.spatial_axes))  # (taps, N, C)
         return ops.reshape(ops.sum(per_example, axis=1), (*self.sizes, -1, 1))
 
 
@@ -187,24 +175,6 @@ def _channel_map(values, rank, data_format):
     shape = [1] * rank
     shape[checks.channel_axis(data_format)] = values.shape[0]
     return ops.reshape(values, shape)
-
-
-def _sums(operands, axis):
-    """`[ops.sum(operand, axis) for operand in operands]` in one variadic XLA reduce, which
-    makes a single pass over the operands (separate sums each make their own)."""
-    if keras.backend.backend() == "tensorflow":
-        from keras_atac import _tensorflow_internals
-
-        return _tensorflow_internals.variadic_sum(operands, axis)
-    from jax import lax
-
-    zeros = tuple(np.zeros((), operand.dtype) for operand in operands)
-    return lax.reduce(
-        tuple(operands),
-        zeros,
-        lambda left, right: tuple(a + b for a, b in zip(left, right)),
-        tuple(axis),
-    )
 
 
 def _band_indices(tile, size):

@@ -72,18 +72,24 @@ class _BiasSafeConvolution:
         return outputs
 
 
+def _same_size_odd_kernel(layer):
+    """Whether a Keras convolution layer has stride 1, "same" padding, no dilation and an odd
+    kernel: the case of `keras_atac.layers.depthwise`'s formulations."""
+    return (
+        layer.padding == "same"
+        and set(layer.strides) == {1}
+        and set(layer.dilation_rate) == {1}
+        and all(size % 2 == 1 for size in layer.kernel_size)
+    )
+
+
 class _DepthwiseOperation:
     """The convolution of a Keras depthwise layer, as `convolution_op` (which Keras's depthwise
     layers do not have). Stride 1, "same" padding and an odd kernel, xUnit's case, take the
     formulation XLA's CPU compiler runs well (`depthwise.depthwise_conv`)."""
 
     def convolution_op(self, inputs, kernel):
-        if (
-            self.padding == "same"
-            and set(self.strides) == {1}
-            and set(self.dilation_rate) == {1}
-            and all(size % 2 == 1 for size in self.kernel_size)
-        ):
+        if _same_size_odd_kernel(self):
             return depthwise.depthwise_conv(inputs, kernel, self.data_format)
         return ops.depthwise_conv(
             inputs,
@@ -119,14 +125,7 @@ class _SingleFilterOperation:
     (`depthwise.single_filter_conv`)."""
 
     def convolution_op(self, inputs, kernel):
-        if (
-            self.filters == 1
-            and self.groups == 1
-            and self.padding == "same"
-            and set(self.strides) == {1}
-            and set(self.dilation_rate) == {1}
-            and all(size % 2 == 1 for size in self.kernel_size)
-        ):
+        if self.filters == 1 and self.groups == 1 and _same_size_odd_kernel(self):
             return depthwise.single_filter_conv(inputs, kernel, self.data_format)
         return super().convolution_op(inputs, kernel)
 

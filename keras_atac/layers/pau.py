@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils
+from keras_atac.layers import input_checks, layer_utils, xla_sums
 from keras_atac.layers.registry import register
 
 # The "safe" PAU of degrees (5, 4) fitted to leaky ReLU (slope 0.01): the initial coefficients of
@@ -153,36 +153,36 @@ class PAU(keras.layers.Layer):
 
 
 class _ScaledTerms:
-    """The terms of `P / s**4` and `Q / s**4` at `x` (see `PAU`): `u**j`, `|u|**k`, `w**m`."""
+    """The terms of `P / s**4` and `Q / s**4` at `x` (see `PAU`): `u**j`, `|u|**k`, `w**m`,
+    and from them `numerator` (`x**j / s**4`, j = 0..5) and `denominator` (`|x|**k / s**4`,
+    k = 1..4)."""
 
     def __init__(self, x):
         self.scale = ops.maximum(ops.abs(x), 1.0)
         self.w = 1.0 / self.scale
         u = x * self.w
-        self.u_powers, self.magnitude_powers, self.w_powers = [ops.ones_like(x)], [1.0], [1.0]
+        self.u_powers, self.magnitude_powers, self.w_powers = [1.0], [1.0], [1.0]
         for _ in range(NUMERATOR_DEGREE):
             self.u_powers.append(self.u_powers[-1] * u)
         magnitude = _magnitude(u)
         for _ in range(DENOMINATOR_DEGREE):
             self.magnitude_powers.append(self.magnitude_powers[-1] * magnitude)
             self.w_powers.append(self.w_powers[-1] * self.w)
-
-    def numerator_terms(self):
-        """`x**j / s**4` for j = 0..5: `u**j * w**(4-j)`, and `u**5 * s` for j = 5."""
-        terms = [self.u_powers[j] * self.w_powers[DENOMINATOR_DEGREE - j] for j in range(5)]
-        return terms + [self.u_powers[5] * self.scale]
-
-    def denominator_terms(self):
-        """`|x|**k / s**4` for k = 1..4: `|u|**k * w**(4-k)`."""
-        return [
+        # x**j / s**4 = u**j * w**(4-j), and u**5 * s for j = 5.
+        self.numerator = [
+            self.u_powers[j] * self.w_powers[DENOMINATOR_DEGREE - j] for j in range(5)
+        ]
+        self.numerator.append(self.u_powers[5] * self.scale)
+        # |x|**k / s**4 = |u|**k * w**(4-k).
+        self.denominator = [
             self.magnitude_powers[k] * self.w_powers[DENOMINATOR_DEGREE - k]
             for k in range(1, DENOMINATOR_DEGREE + 1)
         ]
 
     def ratio_parts(self, n, d_magnitude):
         """`(P / s**4, Q / s**4)`."""
-        p = _weighted_sum(n, self.numerator_terms())
-        q = self.w_powers[DENOMINATOR_DEGREE] + _weighted_sum(d_magnitude, self.denominator_terms())
+        p = _weighted_sum(n, self.numerator)
+        q = self.w_powers[DENOMINATOR_DEGREE] + _weighted_sum(d_magnitude, self.denominator)
         return p, q
 
 
@@ -225,12 +225,12 @@ def _safe_rational(x, n, d):
         p, q = terms.ratio_parts(n, d_magnitude)
         y = p / q
         upstream_over_q = upstream / q
-        numerator_gradient = ops.stack(
-            [ops.sum(upstream_over_q * term) for term in terms.numerator_terms()]
-        )
-        denominator_gradient = -ops.sign(d) * ops.stack(
-            [ops.sum(upstream_over_q * y * term) for term in terms.denominator_terms()]
-        )
+        products = [upstream_over_q * term for term in terms.numerator] + [
+            upstream_over_q * y * term for term in terms.denominator
+        ]
+        totals = xla_sums.totals(products)
+        numerator_gradient = ops.stack(totals[: NUMERATOR_DEGREE + 1])
+        denominator_gradient = -ops.sign(d) * ops.stack(totals[NUMERATOR_DEGREE + 1 :])
         u, w = terms.u_powers, terms.w_powers
         p_slope = _weighted_sum(
             [j * n[j] for j in range(1, NUMERATOR_DEGREE + 1)],

@@ -167,27 +167,6 @@ def test_unknown_spatial_size_falls_back_to_keras_op():
     )
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's XLA context")
-def test_xla_context_is_recognized():
-    """The window sums run only where XLA compiles them: TensorFlow has no kernel for XLA's
-    variadic reduce."""
-    import tensorflow as tf
-
-    from keras_atac import _tensorflow_internals
-
-    seen = []
-
-    def probe():
-        seen.append(_tensorflow_internals.in_xla_context())
-        return tf.constant(0.0)
-
-    probe()
-    tf.function(probe)()
-    tf.function(probe, jit_compile=True)()
-    tf.function(lambda: tf.function(probe)(), jit_compile=True)()
-    assert seen == [False, False, True, True]
-
-
 def test_single_filter_layer_keeps_keras_convolution_elsewhere():
     """Strided, valid-padded or many-filter convolutions of the layer are Keras's own."""
     from keras_atac.layers import layer_utils

@@ -82,20 +82,31 @@ def test_large_inputs_stay_finite_and_exact_in_float32():
     np.testing.assert_allclose(outputs, expected, rtol=1e-5)
 
 
+# Under XLA (JAX; TensorFlow with `xla`) the coefficients' gradients of a map with spatial
+# axes are summed in variadic XLA reduces (`keras_atac.layers.xla_sums`).
+XLA_MODES = [False, True] if keras.backend.backend() == "tensorflow" else [False]
+
+
+@pytest.mark.parametrize("xla", XLA_MODES)
+@pytest.mark.parametrize("shape", [(1, 12), (2, 3, 4, 12)])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_gradients_match_analytic_ones(seed):
+def test_gradients_match_analytic_ones(seed, shape, xla):
     n, d = random_coefficients(seed)
     layer = make_pau(n, d)
-    layer.build((None, 12))
+    layer.build((None, *shape[1:]))
     # 0 and +-1 (where max(1, |x|) switches) included, as well as large inputs.
-    x = np.array([[0.0, 1.0, -1.0, 0.5, -0.5, 0.99, 1.01, 2.5, -2.5, 40.0, -40.0, 1e3]], "float32")
-    upstream = np.random.default_rng(seed).normal(size=x.shape).astype("float32")
+    special = [0.0, 1.0, -1.0, 0.5, -0.5, 0.99, 1.01, 2.5, -2.5, 40.0, -40.0, 1e3]
+    rng = np.random.default_rng(seed)
+    x = np.broadcast_to(np.float32(special), shape).copy()
+    flat = x.reshape(-1)  # a view: every seventh entry random, so that positions differ
+    flat[::7] = rng.normal(0.0, 3.0, size=flat[::7].shape)
+    upstream = rng.normal(size=x.shape).astype("float32")
 
     def loss(inputs, numerator, denominator):
         outputs, _ = layer.stateless_call([numerator, denominator], [], inputs)
         return ops.sum(ops.multiply(outputs, ops.convert_to_tensor(upstream)))
 
-    d_x, d_n, d_d = gradients(loss, x, n, d)
+    d_x, d_n, d_d = gradients(loss, x, n, d, xla=xla)
     want_x, want_n, want_d = pau_reference_gradients(
         x.astype("float64"), upstream, n.astype("float64"), d.astype("float64")
     )
