@@ -3,8 +3,9 @@
 Two things XLA offers have no public TensorFlow name: whether the graph being traced will be
 compiled by XLA (`tf.function(jit_compile=True)`, which Keras uses for `jit_compile=True`), and
 XLA's variadic reduce, which computes several sums in one pass over their operands (JAX has it
-as `jax.lax.reduce`). `keras_atac.layers.depthwise` uses both, and only under XLA; a TensorFlow
-release that moves either breaks this module only.
+as `jax.lax.reduce`). `keras_atac.layers.xla_sums` uses both, for xUnit's depthwise kernel
+gradient and PAU's coefficient gradients; a TensorFlow release that moves either breaks this
+module only. It is imported only on the TensorFlow backend.
 """
 
 import tensorflow as tf
@@ -39,9 +40,3 @@ def variadic_sum(operands, axis):
     zeros = [tf.zeros((), operands[0].dtype)] * count
     return xla.variadic_reduce(operands, zeros, list(axis), add.get_concrete_function())
 
-
-def optimization_barrier(tensor):
-    """`tensor`, computed in full before any operation that uses it: XLA fuses no consumer
-    into the operations that compute it (JAX's `jax.lax.optimization_barrier`). Only under
-    XLA."""
-    return xla.optimization_barrier(tensor)[0]

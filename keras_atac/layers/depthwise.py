@@ -140,13 +140,14 @@ class _Taps:
         for axis, size in zip(self.spatial_axes, self.sizes):
             padding[axis] = [size // 2, size // 2]
         padded = ops.pad(tensor, padding)
-        starts = []
+        windows = []
         for offset in itertools.product(*(range(size) for size in self.sizes)):
-            start = [0] * self.rank
-            for axis, index in zip(self.spatial_axes, offset):
-                start[axis] = index
-            starts.append(start)
-        return [ops.slice(padded, start, tuple(tensor.shape)) for start in starts]
+            # Slices, not `ops.slice`: the batch size may be unknown when traced.
+            index = [slice(None)] * self.rank
+            for axis, start in zip(self.spatial_axes, offset):
+                index[axis] = slice(start, start + tensor.shape[axis])
+            windows.append(padded[tuple(index)])
+        return windows
 
     def flipped(self, kernel):
         """The kernel reversed along every spatial axis."""

@@ -149,6 +149,32 @@ def test_window_sums_keep_exact_zeros_and_large_inputs_finite():
     assert np.count_nonzero(grad_k) == 1 and grad_k[1, 0, 1, 0] == pytest.approx(1e36)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a traced unknown batch size")
+def test_window_sums_with_unknown_batch_size():
+    """TensorFlow may trace Keras's compiled step with the batch size unknown (a retrace for a
+    last, smaller batch); the window sums take it."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    x, r = rng.normal(size=(2, 3, 6, 7, 4))
+    kernel = rng.normal(size=(3, 3, 4, 1))
+
+    @tf.function(
+        jit_compile=True,
+        input_signature=[tf.TensorSpec((None, 6, 7, 4)), tf.TensorSpec((3, 3, 4, 1))],
+    )
+    def step(x_tensor, kernel_tensor):
+        with tf.GradientTape() as tape:
+            tape.watch([x_tensor, kernel_tensor])
+            y = depthwise.depthwise_conv(x_tensor, kernel_tensor, "channels_last")
+            value = tf.reduce_sum(y * tf.constant(r, tf.float32))
+        return (y, *tape.gradient(value, [x_tensor, kernel_tensor]))
+
+    actual = [value.numpy() for value in step(x.astype("float32"), kernel.astype("float32"))]
+    expected = (reference(x, kernel), *reference_gradients(x, kernel, r))
+    assert_matches(actual, expected, "channels_last")
+
+
 def test_unknown_spatial_size_falls_back_to_keras_op():
     """A map size unknown at trace time (a fully convolutional model) still computes."""
     inputs = keras.Input((None, None, 3))
