@@ -39,4 +39,3 @@ def variadic_sum(operands, axis):
 
     zeros = [tf.zeros((), operands[0].dtype)] * count
     return xla.variadic_reduce(operands, zeros, list(axis), add.get_concrete_function())
-

@@ -1,5 +1,7 @@
 """PAU: Padé activation units (Molina, Schramowski and Kersting, ICLR 2020)."""
 
+import itertools
+
 import keras
 from keras import ops
 
@@ -153,9 +155,7 @@ class PAU(keras.layers.Layer):
 
 
 class _ScaledTerms:
-    """The terms of `P / s**4` and `Q / s**4` at `x` (see `PAU`): `u**j`, `|u|**k`, `w**m`,
-    and from them `numerator` (`x**j / s**4`, j = 0..5) and `denominator` (`|x|**k / s**4`,
-    k = 1..4)."""
+    """The terms of `P / s**4` and `Q / s**4` at `x` (see `PAU`): `u**j`, `|u|**k`, `w**m`."""
 
     def __init__(self, x):
         self.scale = ops.maximum(ops.abs(x), 1.0)
@@ -168,21 +168,26 @@ class _ScaledTerms:
         for _ in range(DENOMINATOR_DEGREE):
             self.magnitude_powers.append(self.magnitude_powers[-1] * magnitude)
             self.w_powers.append(self.w_powers[-1] * self.w)
-        # x**j / s**4 = u**j * w**(4-j), and u**5 * s for j = 5.
-        self.numerator = [
-            self.u_powers[j] * self.w_powers[DENOMINATOR_DEGREE - j] for j in range(5)
-        ]
-        self.numerator.append(self.u_powers[5] * self.scale)
-        # |x|**k / s**4 = |u|**k * w**(4-k).
-        self.denominator = [
+
+    def numerator_terms(self):
+        """`x**j / s**4` for j = 0..5: `u**j * w**(4-j)`, and `u**5 * s` for j = 5.
+
+        Made when asked for, not kept: on PyTorch, where every term is a map in memory, the
+        training step's peak memory stays lower than with them kept."""
+        terms = [self.u_powers[j] * self.w_powers[DENOMINATOR_DEGREE - j] for j in range(5)]
+        return terms + [self.u_powers[5] * self.scale]
+
+    def denominator_terms(self):
+        """`|x|**k / s**4` for k = 1..4: `|u|**k * w**(4-k)`."""
+        return [
             self.magnitude_powers[k] * self.w_powers[DENOMINATOR_DEGREE - k]
             for k in range(1, DENOMINATOR_DEGREE + 1)
         ]
 
     def ratio_parts(self, n, d_magnitude):
         """`(P / s**4, Q / s**4)`."""
-        p = _weighted_sum(n, self.numerator)
-        q = self.w_powers[DENOMINATOR_DEGREE] + _weighted_sum(d_magnitude, self.denominator)
+        p = _weighted_sum(n, self.numerator_terms())
+        q = self.w_powers[DENOMINATOR_DEGREE] + _weighted_sum(d_magnitude, self.denominator_terms())
         return p, q
 
 
@@ -225,9 +230,11 @@ def _safe_rational(x, n, d):
         p, q = terms.ratio_parts(n, d_magnitude)
         y = p / q
         upstream_over_q = upstream / q
-        products = [upstream_over_q * term for term in terms.numerator] + [
-            upstream_over_q * y * term for term in terms.denominator
-        ]
+        # One product at a time outside XLA (a generator): PyTorch keeps only the one it sums.
+        products = itertools.chain(
+            (upstream_over_q * term for term in terms.numerator_terms()),
+            (upstream_over_q * y * term for term in terms.denominator_terms()),
+        )
         totals = xla_sums.totals(products)
         numerator_gradient = ops.stack(totals[: NUMERATOR_DEGREE + 1])
         denominator_gradient = -ops.sign(d) * ops.stack(totals[NUMERATOR_DEGREE + 1 :])

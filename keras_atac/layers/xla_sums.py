@@ -55,9 +55,14 @@ def totals(operands):
     Under XLA, the operands are first summed over their axes between the first and the last
     in passes of `sums`, then each over what is left: a single float32 sum over every element
     of a large map would add its terms one after another, and lose digits as its total grows.
+    Outside XLA each operand is summed as it comes, so `operands` may be a generator that
+    makes them one at a time.
     """
+    if not compiled_by_xla():
+        return [ops.sum(operand) for operand in operands]
+    operands = list(operands)
     inner_axes = tuple(range(1, len(operands[0].shape) - 1))
-    if compiled_by_xla() and inner_axes:
+    if inner_axes:
         operands = sums(operands, inner_axes)
     return [ops.sum(operand) for operand in operands]
 

@@ -56,16 +56,21 @@ def to_format(x, data_format):
     return x if data_format == "channels_last" else np.moveaxis(x, -1, 1)
 
 
-def values_and_gradients(mode, convolution, x, kernel, r):
-    """The output of `convolution(x, kernel)` and the gradients of `sum(output * r)` with
-    respect to `x` and `kernel`, in float32."""
-    x, kernel, r = (np.asarray(a, "float32") for a in (x, kernel, r))
+def values_and_gradients(mode, convolution, x, kernel, r, data_format="channels_last"):
+    """The output of `convolution(x, kernel, data_format)` and the gradients of
+    `sum(output * r)` with respect to `x` and `kernel`, in float32; `x` and `r` are given
+    channels-last and laid out in `data_format` here."""
+    x, r = (to_format(np.asarray(a, "float32"), data_format) for a in (x, r))
+    kernel = np.asarray(kernel, "float32")
+
+    def convolve(x_tensor, kernel_tensor):
+        return convolution(x_tensor, kernel_tensor, data_format)
 
     def loss(x_tensor, kernel_tensor):
-        return ops.sum(convolution(x_tensor, kernel_tensor) * ops.convert_to_tensor(r))
+        return ops.sum(convolve(x_tensor, kernel_tensor) * ops.convert_to_tensor(r))
 
     if mode == "eager":
-        output = ops.convert_to_numpy(convolution(ops.convert_to_tensor(x), kernel))
+        output = ops.convert_to_numpy(convolve(ops.convert_to_tensor(x), kernel))
         return (output, *gradients(loss, x, kernel))
     import tensorflow as tf
 
@@ -75,7 +80,7 @@ def values_and_gradients(mode, convolution, x, kernel, r):
             tape.watch([x_tensor, kernel_tensor])
             value = loss(x_tensor, kernel_tensor)
         gradient_x, gradient_k = tape.gradient(value, [x_tensor, kernel_tensor])
-        return convolution(x_tensor, kernel_tensor), gradient_x, gradient_k
+        return convolve(x_tensor, kernel_tensor), gradient_x, gradient_k
 
     return [value.numpy() for value in step(tf.constant(x), tf.constant(kernel))]
 
@@ -97,13 +102,7 @@ def test_depthwise_values_and_gradients_match_numpy(shape, size, data_format, mo
     x = rng.normal(size=shape)
     kernel = rng.normal(size=(size,) * (len(shape) - 2) + (shape[-1], 1))
     r = rng.normal(size=shape)
-    actual = values_and_gradients(
-        mode,
-        lambda x, k: depthwise.depthwise_conv(x, k, data_format),
-        to_format(x, data_format),
-        kernel,
-        to_format(r, data_format),
-    )
+    actual = values_and_gradients(mode, depthwise.depthwise_conv, x, kernel, r, data_format)
     assert_matches(actual, (reference(x, kernel), *reference_gradients(x, kernel, r)), data_format)
 
 
@@ -116,13 +115,7 @@ def test_single_filter_values_and_gradients_match_numpy(shape, size, data_format
     x = rng.normal(size=shape)
     kernel = rng.normal(size=(size,) * (len(shape) - 2) + (shape[-1], 1))
     r = rng.normal(size=(*shape[:-1], 1))
-    actual = values_and_gradients(
-        mode,
-        lambda x, k: depthwise.single_filter_conv(x, k, data_format),
-        to_format(x, data_format),
-        kernel,
-        to_format(r, data_format),
-    )
+    actual = values_and_gradients(mode, depthwise.single_filter_conv, x, kernel, r, data_format)
     # The output is the sum of the channels' depthwise convolutions: each gets the cotangent r.
     expected = (
         conv_reference(x, kernel, padding=size // 2),
@@ -142,7 +135,7 @@ def test_window_sums_keep_exact_zeros_and_large_inputs_finite():
     r = np.zeros_like(x)
     r[0, 3, 4, 1] = 1e18
     output, grad_x, grad_k = values_and_gradients(
-        WINDOW_SUM_MODE, lambda x, k: depthwise.depthwise_conv(x, k, "channels_last"), x, kernel, r
+        WINDOW_SUM_MODE, depthwise.depthwise_conv, x, kernel, r
     )
     assert np.count_nonzero(output) == 9 and np.all(np.isfinite(output))
     assert np.all(np.isfinite(grad_x)) and np.all(np.isfinite(grad_k))
