@@ -4,9 +4,9 @@ XLA's CPU backend compiles separate reductions of the same shape to separate pas
 their inputs, recomputing any elementwise work fused into them each time; a variadic reduce
 (`jax.lax.reduce` on JAX, XLA's `XlaVariadicReduceV2` on TensorFlow) makes one pass that
 accumulates every sum. The gradients of xUnit's depthwise kernel (81 sums) and of PAU's ten
-coefficients are such sums: in cifar_resnet(20)'s training step on TensorFlow, PAU's units
-took 44% less time with them. Outside XLA (PyTorch; TensorFlow without `jit_compile`) the sums
-are `keras.ops.sum` each.
+coefficients are such sums: one PAU unit's training step at cifar_resnet(20)'s three stages
+took 44% less time with them on TensorFlow, 25% less on JAX (`docs/benchmarks.md`). Outside
+XLA (PyTorch; TensorFlow without `jit_compile`) the sums are `keras.ops.sum` each.
 """
 
 import keras
