@@ -110,10 +110,8 @@ def _window_sum_conv(x, kernel, data_format):
 
     @ops.custom_gradient
     def convolve(x, kernel):
-        def gradient(*args, upstream=None):
-            # Keras passes the upstream gradient positionally (JAX, TensorFlow) or by keyword.
-            if upstream is None:
-                (upstream,) = args
+        # Only JAX and TensorFlow run this, and both pass the upstream gradient positionally.
+        def gradient(upstream):
             x_gradient = taps.weighted_sum(upstream, taps.flipped(kernel))
             return x_gradient, taps.kernel_gradient(x, upstream)
 
@@ -164,15 +162,18 @@ class _Taps:
 
     def kernel_gradient(self, x, upstream):
         """sum over batch and positions of window_t(x) * upstream, per tap and channel, shaped
-        as the kernel. Summed over the positions in one pass, then over the batch: faster
-        under XLA than one sum over all, and fewer terms in each float32 sum."""
+        as the kernel. Summed over the positions first (`xla_sums.sums`: all taps in three
+        passes), then over the batch: faster under XLA than summing over all three axes at
+        once, and fewer terms in each float32 sum."""
         products = [window * upstream for window in self.windows(x)]
         per_example = ops.stack(xla_sums.sums(products, self.spatial_axes))  # (taps, N, C)
         return ops.reshape(ops.sum(per_example, axis=1), (*self.sizes, -1, 1))
 
 
 def _channel_map(values, rank, data_format):
-    """(C,) values shaped to broadcast against a map of rank `rank` in `data_format`."""
+    """(C,) values shaped to broadcast against a map of rank `rank` in `data_format`.
+
+    `layer_utils.to_channel_map` does this too, but `layer_utils` imports this module."""
     shape = [1] * rank
     shape[checks.channel_axis(data_format)] = values.shape[0]
     return ops.reshape(values, shape)
