@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import gating, input_checks, layer_utils
+from keras_atac.layers import gating, input_checks, layer_utils, recomputation
 from keras_atac.layers.registry import register
 from keras_atac.utils import checks
 
@@ -92,7 +92,9 @@ class ATAC(gating.GatingLayer):
             (`keras.remat`: gradient checkpointing): less memory per unit, one more forward
             pass of the gate in time. Outputs, gradients and moving statistics are the same.
             Keras's own `keras.RematScope` cannot be used for this layer: it recomputes the
-            BatchNorms' moving-statistics updates too.
+            BatchNorms' moving-statistics updates too. On JAX the recomputation is a
+            `jax.custom_vjp` (see `_rematerialized`), so the rematerialized gate has
+            reverse-mode derivatives only (`jax.grad`, `jax.vjp`; Keras's training uses these).
         kernel_initializer: initializer of both pointwise kernels. Defaults to MXNet's
             MSRAPrelu as in the official code:
             `VarianceScaling(scale=2 / 1.0625, mode="fan_avg", distribution="untruncated_normal")`.
@@ -259,7 +261,7 @@ class ATAC(gating.GatingLayer):
             for weights in ([self.reduce_kernel, self.expand_kernel], *weights_per_norm)
             for weight in weights
         ]
-        gate, *statistics = keras.remat(gate_and_statistics)(x, *tensors)
+        gate, *statistics = _rematerialized(gate_and_statistics)(x, *tensors)
         for norm, mean, variance in zip(norms, statistics[::2], statistics[1::2]):
             if norm.trainable:
                 _update_moving_statistics(norm, mean, variance)
@@ -281,6 +283,41 @@ class ATAC(gating.GatingLayer):
             }
         )
         return config
+
+
+def _rematerialized(function):
+    """`keras.remat(function)`: `function(x, *weights)`, whose intermediates the backward pass
+    recomputes instead of keeping them.
+
+    On JAX, `keras.remat` is `jax.checkpoint`, which keeps the recomputation apart from the
+    forward pass with an optimization barrier; XLA's CPU compiler removes the barrier before it
+    schedules, computes the recomputation as soon as `x` exists and keeps its results until the
+    backward pass, so the training step of `cifar_resnet(20)` with ATAC took as much memory
+    with `remat=True` as without (287 MiB; see `docs/benchmarks.md`). Here the backward pass
+    recomputes from `x` tied to the upstream gradient (`recomputation.tied_to_upstream`), which
+    XLA cannot compute before the gradient exists. TensorFlow (`tf.recompute_grad`) and
+    PyTorch (`torch.utils.checkpoint`) recompute in the backward pass as they are.
+    """
+    if keras.backend.backend() != "jax":
+        return keras.remat(function)
+    import jax
+
+    @jax.custom_vjp
+    def rematerialized(x, *weights):
+        return function(x, *weights)
+
+    def forward(x, *weights):
+        return function(x, *weights), (x, weights)
+
+    def backward(residuals, upstream):
+        x, weights = residuals
+        # The first output is the gate, of the shape of `x` or broadcast against it.
+        x = recomputation.tied_to_upstream(x, upstream[0])
+        _, pullback = jax.vjp(function, x, *weights)
+        return pullback(upstream)
+
+    rematerialized.defvjp(forward, backward)
+    return rematerialized
 
 
 def _batch_norm(norm, x, gamma, beta, moving_mean=None, moving_variance=None):

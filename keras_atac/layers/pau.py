@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_atac.api_export import keras_atac_export
-from keras_atac.layers import input_checks, layer_utils, xla_sums
+from keras_atac.layers import input_checks, layer_utils, recomputation, xla_sums
 from keras_atac.layers.registry import register
 
 # The "safe" PAU of degrees (5, 4) fitted to leaky ReLU (slope 0.01): the initial coefficients of
@@ -205,7 +205,9 @@ def _safe_rational(x, n, d):
     The gradient is computed from `x` alone in the backward pass, so a training step keeps
     only `x`: differentiated automatically, every power and product of the evaluation was kept
     (on PyTorch the `cifar_resnet(20)` step's peak memory was 7.3x ReLU's, and is 1.1x with
-    this; see `docs/benchmarks.md`). With `q = Q / s**4` and `y = P / Q`:
+    this; see `docs/benchmarks.md`). Under XLA the backward pass recomputes from `x` tied to
+    the upstream gradient (`recomputation.tied_to_upstream`): otherwise XLA computes the terms
+    in the forward pass and keeps them. With `q = Q / s**4` and `y = P / Q`:
 
         dy/dn_j = (x**j / s**4) / q
         dy/dd_k = -y * sign(d_k) * (|x|**(k+1) / s**4) / q
@@ -225,7 +227,8 @@ def _safe_rational(x, n, d):
         # after the inputs (PyTorch).
         if upstream is None:
             (upstream,) = args
-        terms = _ScaledTerms(x)
+        x_again = recomputation.tied_to_upstream(x, upstream)
+        terms = _ScaledTerms(x_again)
         d_magnitude = _magnitude(d)
         p, q = terms.ratio_parts(n, d_magnitude)
         y = p / q
@@ -250,7 +253,7 @@ def _safe_rational(x, n, d):
                 for k in range(1, DENOMINATOR_DEGREE + 1)
             ],
         )
-        input_gradient = upstream_over_q * (p_slope - y * ops.sign(x) * q_slope)
+        input_gradient = upstream_over_q * (p_slope - y * ops.sign(x_again) * q_slope)
         return input_gradient, numerator_gradient, denominator_gradient
 
     return p / q, gradient
