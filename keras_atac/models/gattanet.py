@@ -18,7 +18,6 @@ AGREEMENTS = ("dot", "cosine")
 # Default taps: block outputs of the package's ResNets (`backbones.BLOCK_OUTPUT`), else the
 # activations of the toy CNN (and of ConvMNIST, which follows the same naming).
 _ACTIVATION = re.compile(r"block\d+_act|dense_act")
-_WEIGHT_ARGUMENTS = ("initializer", "regularizer", "constraint")
 
 
 @keras_atac_export("keras_atac.models.GAttANet")
@@ -65,17 +64,19 @@ class GAttANet(keras.Model):
       activations differ once the alphas grow: at inference neither pass then matches what
       it learned (on `cifar_resnet(8)` with the cosine agreement: 0.72 training accuracy,
       0.28 test accuracy after 13 of 15 epochs).
-    - Initialisation of the projections: Keras's `glorot_uniform` (the paper's is not known).
+    - Initialisation of the projections: Keras's `glorot_uniform` (the paper's is not known),
+      drawn for every query and key kernel on its own (each gets a copy of
+      `kernel_initializer`, as the sublayers of Keras's `MultiHeadAttention` do).
     - `agreement="cosine"` (ours) divides each agreement by the norms of its key and of the
       query, `g = k . q / max(|k| |q|, 1e-6)`, the cosine in [-1, 1] (0 where a position is
-      silent). With the paper's raw dot product (`"dot"`, the
-      default) `g` grows with the square of the activations: on the unnormalised block
-      outputs of `cifar_resnet(8)` it reaches 25 to 105 at initialisation, so the first SGD
-      steps of the ATAC recipe (lr 0.2) move the alphas to about 0.5 and the network
-      collapses: in the CIFAR-10 comparison of `docs/results` the loss is NaN from the first
-      epoch on and the accuracy is chance, where the cosine agreement reaches 0.69. The
-      cosine agreement trains stably there; the dot product suits adaptive optimizers or
-      small learning rates.
+      silent). With the paper's raw dot product (`"dot"`, the default) `g` grows with the
+      square of the activations: on the unnormalised block outputs of `cifar_resnet(8)` it
+      takes either sign and magnitudes up to 15 to 160 at initialisation (64 CIFAR-10
+      training images, three seeds), and at the ATAC recipe's learning rate of 0.2 the
+      network collapses: in the CIFAR-10 comparison of `docs/results` the accuracy is chance
+      from the first epoch on, where the cosine agreement reaches 0.69. The cosine agreement
+      trains stably there; the dot product may suit adaptive optimizers or small learning
+      rates (not tried).
 
     The passes are functional models built from the backbone's own layers (weights are shared
     with `self.backbone`, which stays the plain single-pass network); the model saves to
@@ -162,29 +163,28 @@ class GAttANet(keras.Model):
 
     def _build_attention(self):
         """Creates the queries, the agreements and the functional models of the passes."""
-        # The argument objects themselves, not their configs: an unseeded Keras initializer
-        # fixes its seed when it is created, so new objects would change the initial values of
-        # seeded runs.
-        projection = {
-            "key_dim": self.key_dim,
-            **{f"kernel_{kind}": getattr(self, f"kernel_{kind}") for kind in _WEIGHT_ARGUMENTS},
-            "data_format": self.data_format,
-        }
-        modulation = {
-            "agreement": self.agreement,
-            **{f"alpha_{kind}": getattr(self, f"alpha_{kind}") for kind in _WEIGHT_ARGUMENTS},
-        }
+
+        def projection():
+            return {
+                "key_dim": self.key_dim,
+                **_weight_arguments(self, "kernel"),
+                "data_format": self.data_format,
+            }
+
+        def modulation():
+            return {"agreement": self.agreement, **_weight_arguments(self, "alpha")}
+
         # Each tapped layer's projections compute in that layer's dtype policy.
         tapped = {name: self.backbone.get_layer(name) for name in self.tapped_layers}
         self.queries = {
-            name: _Query(name=f"{name}_query", dtype=layer.dtype_policy, **projection)
+            name: _Query(name=f"{name}_query", dtype=layer.dtype_policy, **projection())
             for name, layer in tapped.items()
         }
         for name, layer in tapped.items():
             self.queries[name].build(layer.output.shape)
         self.agreements = {
             name: _Agreement(
-                name=f"{name}_agreement", dtype=layer.dtype_policy, **projection, **modulation
+                name=f"{name}_agreement", dtype=layer.dtype_policy, **projection(), **modulation()
             )
             for name, layer in tapped.items()
         }
@@ -339,6 +339,27 @@ def _check_tapped_layers(backbone, tapped_layers):
                 f"Received: layer {name!r} with output {output!r}"
             )
     return tuple(tapped_layers)
+
+
+def _weight_arguments(model, kind):
+    """The initializer, regularizer and constraint of `kind` for one sublayer: the initializer
+    a copy made from its config, as Keras's `MultiHeadAttention` gives each of its sublayers.
+
+    A Keras initializer without a seed fixes one when it is created, so one object shared by
+    the sublayers gave every query kernel, and every key kernel of the same shape, the same
+    initial values: with the default `"glorot_uniform"`, W_q and W_k of each tapped layer were
+    equal. A copy of an unseeded initializer draws a seed of its own (from Keras's global seed,
+    so seeded runs stay reproducible); a seeded one keeps its seed, and its values, as Keras's
+    layers do. A plain function is passed on as it is.
+    """
+    initializer = getattr(model, f"{kind}_initializer")
+    if isinstance(initializer, keras.initializers.Initializer):
+        initializer = initializer.__class__.from_config(initializer.get_config())
+    return {
+        f"{kind}_initializer": initializer,
+        f"{kind}_regularizer": getattr(model, f"{kind}_regularizer"),
+        f"{kind}_constraint": getattr(model, f"{kind}_constraint"),
+    }
 
 
 class _Projection(keras.layers.Layer):

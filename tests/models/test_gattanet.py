@@ -191,6 +191,53 @@ def test_parameter_count(key_dim):
         assert weight.trainable and len(weight.shape) <= 2
 
 
+def kernels_by_tap(model):
+    return {
+        weight.path: to_numpy(weight)
+        for weight in attention_weights(model)
+        if weight.path.endswith("kernel")
+    }
+
+
+@pytest.mark.parametrize("kernel_initializer", ["glorot_uniform", "he_normal"])
+def test_unseeded_initializers_draw_each_kernel_on_its_own(kernel_initializer):
+    """An unseeded initializer (a name, as by default) gives every query and key kernel its own
+    values, as Keras's layers do; before, one shared initializer object gave W_q and W_k of
+    each tapped layer equal values, and equal-shaped taps equal kernels."""
+    # Two taps of equal shape, so that equal kernels across taps would show too.
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="first")(inputs)
+    x = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="second")(x)
+    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(x))
+    backbone = keras.Model(inputs, outputs)
+    model = GAttANet(backbone, ("first", "second"), kernel_initializer=kernel_initializer)
+    kernels = kernels_by_tap(model)
+    assert len(kernels) == 4
+    values = list(kernels.values())
+    for first in range(len(values)):
+        for second in range(first + 1, len(values)):
+            assert not np.allclose(values[first], values[second]), list(kernels)
+
+
+def test_a_seeded_initializer_keeps_its_seed():
+    """A seeded initializer keeps its values in every kernel, as it does in Keras's layers,
+    and the same seed builds the same model again."""
+    initializer = keras.initializers.GlorotUniform(seed=7)
+    kernels = [
+        list(
+            kernels_by_tap(
+                GAttANet(small_backbone(), ("conv1",), kernel_initializer=initializer)
+            ).values()
+        )
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(kernels[0][0], kernels[0][1])
+    for first, second in zip(*kernels):
+        np.testing.assert_array_equal(first, second)
+    # The object passed in is not changed.
+    assert initializer.get_config()["seed"] == 7
+
+
 def test_one_iteration_is_the_backbone():
     backbone = small_backbone()
     model = GAttANet(backbone, TAPS, iterations=1)
@@ -216,7 +263,9 @@ def test_gradients_reach_alphas_and_projections():
         changed = not np.array_equal(to_numpy(weight), before[weight.path])
         assert changed == weight.path.endswith("alpha"), weight.path
 
-    model = GAttANet(small_backbone(), TAPS, key_dim=4)
+    # Random biases keep the backbone's ReLUs alive whatever its random kernels: with some
+    # draws the dense tap was silent for these four images and its key kernel barely moved.
+    model = GAttANet(with_random_biases(small_backbone()), TAPS, key_dim=4)
     before = randomize_attention(model)
     fit_step(model, x)
     for weight in model.trainable_weights:
