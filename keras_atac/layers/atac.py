@@ -210,60 +210,66 @@ class ATAC(gating.GatingLayer):
         return self.gate_values(ops.cast(inputs, self._gate_dtype), training=training)
 
     def gate_values(self, x, training=None):
-        if self.remat and training:
-            return self._rematerialized_gate_values(x)
-        context = x
-        if self.context == "global" and self._spatial_axes:
-            context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
-        logits = layer_utils.pointwise(context, self.reduce_kernel, self.data_format)
-        logits = self.reduce_norm(logits, training=training)
-        if self.inner_activation == "relu":
-            logits = ops.relu(logits)
-        logits = layer_utils.pointwise(logits, self.expand_kernel, self.data_format)
-        logits = self.expand_norm(logits, training=training)
-        return ops.sigmoid(logits)
+        """`sigmoid(L(x))`, from the layer's weights read as tensors.
 
-    def _rematerialized_gate_values(self, x):
-        """`gate_values(x, training=True)` under `keras.remat`.
-
-        The recomputed function must be pure (a BatchNorm layer called inside it would update
-        its moving statistics again in the backward pass, and JAX would see the update leak out
-        of its trace): it takes the weights as tensors and returns each BatchNorm's batch
-        statistics, and the moving statistics are updated from them here, as Keras's
-        `BatchNormalization` updates them.
+        The BatchNorm sublayers hold the weights and moving statistics but are not called:
+        `_batch_norm` computes what Keras's `BatchNormalization` computes, so that the gate is
+        a pure function of `x` and the weights. That function is what `remat=True`
+        recomputes (a BatchNorm layer called inside the recomputation would update its moving
+        statistics again in the backward pass, and JAX would see the update leak out of its
+        trace). It returns each BatchNorm's batch statistics, from which the moving statistics
+        are updated here as Keras's layer updates them. Batch statistics are used where
+        Keras's layer uses them: in training, for a BatchNorm that is not frozen.
         """
         norms = (self.reduce_norm, self.expand_norm)
-
-        # A frozen BatchNorm normalizes with its moving statistics, so they are inputs; a
-        # trainable one's are not (PyTorch would see them updated in place before the backward).
+        uses_batch_statistics = [bool(training) and norm.trainable for norm in norms]
+        # A BatchNorm on moving statistics takes them as inputs; one on batch statistics does
+        # not (PyTorch would see them updated in place before the backward pass).
         weights_per_norm = [
-            (norm.gamma, norm.beta)
-            + (() if norm.trainable else (norm.moving_mean, norm.moving_variance))
-            for norm in norms
+            (norm.gamma, norm.beta) + (() if batch else (norm.moving_mean, norm.moving_variance))
+            for norm, batch in zip(norms, uses_batch_statistics)
         ]
         sizes = [len(weights) for weights in weights_per_norm]
+        channels_last = self.data_format == "channels_last"
 
         def gate_and_statistics(x, reduce_kernel, expand_kernel, *norm_weights):
             reduce_weights, expand_weights = norm_weights[: sizes[0]], norm_weights[sizes[0] :]
             context = x
             if self.context == "global" and self._spatial_axes:
                 context = ops.mean(x, axis=self._spatial_axes, keepdims=True)
+            gate_shape = ops.shape(context)
+            if channels_last and len(context.shape) > 2:
+                # Both products and both BatchNorms on the map flattened to (positions,
+                # channels): TensorFlow's XLA ran the training step of `cifar_resnet(20)` with
+                # ATAC in 1.52x and 1.56x ReLU's time so, against 1.67x and 1.61x on the
+                # rank-4 map (`docs/benchmarks.md`); JAX and PyTorch ran both alike.
+                context = ops.reshape(context, (-1, gate_shape[-1]))
+            channel_axis = -1 if channels_last else 1
             logits = layer_utils.pointwise(context, reduce_kernel, self.data_format)
-            logits, *reduce_statistics = _batch_norm(self.reduce_norm, logits, *reduce_weights)
+            logits, *reduce_statistics = _batch_norm(
+                norms[0], logits, channel_axis, uses_batch_statistics[0], *reduce_weights
+            )
             if self.inner_activation == "relu":
                 logits = ops.relu(logits)
             logits = layer_utils.pointwise(logits, expand_kernel, self.data_format)
-            logits, *expand_statistics = _batch_norm(self.expand_norm, logits, *expand_weights)
-            return (ops.sigmoid(logits), *reduce_statistics, *expand_statistics)
+            logits, *expand_statistics = _batch_norm(
+                norms[1], logits, channel_axis, uses_batch_statistics[1], *expand_weights
+            )
+            gate = ops.reshape(ops.sigmoid(logits), gate_shape)
+            return (gate, *reduce_statistics, *expand_statistics)
 
         tensors = [
             ops.cast(ops.convert_to_tensor(weight), self._gate_dtype)
             for weights in ([self.reduce_kernel, self.expand_kernel], *weights_per_norm)
             for weight in weights
         ]
-        gate, *statistics = _rematerialized(gate_and_statistics)(x, *tensors)
-        for norm, mean, variance in zip(norms, statistics[::2], statistics[1::2]):
-            if norm.trainable:
+        if self.remat and training:
+            gate_and_statistics = _rematerialized(gate_and_statistics)
+        gate, *statistics = gate_and_statistics(x, *tensors)
+        for norm, batch, mean, variance in zip(
+            norms, uses_batch_statistics, statistics[::2], statistics[1::2]
+        ):
+            if batch:
                 _update_moving_statistics(norm, mean, variance)
         return gate
 
@@ -320,17 +326,20 @@ def _rematerialized(function):
     return rematerialized
 
 
-def _batch_norm(norm, x, gamma, beta, moving_mean=None, moving_variance=None):
-    """What `norm(x, training=True)` computes, from its weights given as tensors; also returns
-    the batch statistics (the moving ones where `norm` is frozen, as Keras's layer uses them)."""
-    if norm.trainable:
-        axis = norm.axis % len(x.shape)
+def _batch_norm(
+    norm, x, axis, batch_statistics, gamma, beta, moving_mean=None, moving_variance=None
+):
+    """What the `BatchNormalization` layer `norm` computes for `x`, whose channels are on
+    `axis`, from its weights given as tensors: with the batch statistics of `x` where
+    `batch_statistics`, else with the moving ones. Also returns the statistics it used."""
+    if batch_statistics:
+        axis = axis % len(x.shape)
         axes = [other for other in range(len(x.shape)) if other != axis]
         mean, variance = ops.moments(x, axes=axes, synchronized=norm.synchronized)
     else:
         mean, variance = moving_mean, moving_variance
     outputs = ops.batch_normalization(
-        x, mean, variance, axis=norm.axis, offset=beta, scale=gamma, epsilon=norm.epsilon
+        x, mean, variance, axis=axis, offset=beta, scale=gamma, epsilon=norm.epsilon
     )
     return outputs, mean, variance
 

@@ -131,18 +131,26 @@ def test_matches_numpy_reference(shape, data_format, training, use_inner_relu, c
             np.testing.assert_allclose(actual, original, rtol=1e-6)
 
 
+# On TensorFlow, also compiled by XLA, as `model.fit` runs it with `jit_compile=True`.
+XLA_MODES = [False, True] if keras.backend.backend() == "tensorflow" else [False]
+
+
+@pytest.mark.parametrize("xla", XLA_MODES)
 @pytest.mark.parametrize(
-    "context, inner_activation, data_format",
+    "context, inner_activation, data_format, shape",
     [
-        ("local", "relu", "channels_last"),
-        ("local", None, "channels_first"),
-        ("global", "relu", "channels_last"),
+        ("local", "relu", "channels_last", (3, 2, 3, 4)),
+        ("local", None, "channels_first", (3, 4, 2, 3)),
+        ("global", "relu", "channels_last", (3, 2, 3, 4)),
+        # A sequence: the gate is computed on the (positions, channels) flattening of any rank.
+        ("local", "relu", "channels_last", (3, 5, 4)),
     ],
 )
-def test_training_gradients_match_finite_differences(context, inner_activation, data_format):
+def test_training_gradients_match_finite_differences(
+    context, inner_activation, data_format, shape, xla
+):
     """The input and weight gradients in training (batch statistics, whose gradient flows
     through the mean and variance) against central differences of the NumPy reference."""
-    shape = (3, 2, 3, 4) if data_format == "channels_last" else (3, 4, 2, 3)
     axis = -1 if data_format == "channels_last" else 1
     layer = ATAC(context=context, inner_activation=inner_activation, data_format=data_format)
     layer.build(shape)
@@ -173,7 +181,7 @@ def test_training_gradients_match_finite_differences(context, inner_activation, 
         return keras.ops.sum(outputs * keras.ops.convert_to_tensor(cotangent.astype("float32")))
 
     trainable_values = [values[index] for index in trainable_indices]
-    actual = gradients(backend_loss, x, *trainable_values)
+    actual = gradients(backend_loss, x, *trainable_values, xla=xla)
     expected = finite_difference_gradients(loss, [x, *trainable_values])
     names = ["inputs", *(v.path for v in layer.trainable_variables)]
     for name, got, wanted in zip(names, actual, expected):
