@@ -3,6 +3,10 @@
 import keras
 import numpy as np
 
+#: The `xla` values of `gradients` worth testing: on TensorFlow eagerly and inside
+#: `tf.function(jit_compile=True)`, as `model.fit` runs it; JAX compiles every gradient.
+XLA_MODES = [False, True] if keras.backend.backend() == "tensorflow" else [False]
+
 
 def gradients(fn, *arrays, xla=False):
     """Gradients of the scalar `fn(*tensors)` with respect to every argument, as NumPy arrays.

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_atac.layers import ATAC
-from tests.backend_utils import gradients
+from tests.backend_utils import XLA_MODES, gradients
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
 from tests.layers.reference_ops import (
     batch_norm_reference,
@@ -129,10 +129,6 @@ def test_matches_numpy_reference(shape, data_format, training, use_inner_relu, c
     else:
         for actual, original in zip(moving, (values[4], values[5], values[8], values[9])):
             np.testing.assert_allclose(actual, original, rtol=1e-6)
-
-
-# On TensorFlow, also compiled by XLA, as `model.fit` runs it with `jit_compile=True`.
-XLA_MODES = [False, True] if keras.backend.backend() == "tensorflow" else [False]
 
 
 @pytest.mark.parametrize("xla", XLA_MODES)

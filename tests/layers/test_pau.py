@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_atac.layers import PAU
 from keras_atac.layers.pau import LEAKY_RELU_DENOMINATOR, LEAKY_RELU_NUMERATOR
-from tests.backend_utils import gradients
+from tests.backend_utils import XLA_MODES, gradients
 from tests.layer_test_case import LayerTestCase, to_numpy
 
 
@@ -83,8 +83,7 @@ def test_large_inputs_stay_finite_and_exact_in_float32():
 
 
 # Under XLA (JAX; TensorFlow with `xla`) the coefficients' gradients of a map with spatial
-# axes are summed in variadic XLA reduces (`keras_atac.layers.xla_sums`).
-XLA_MODES = [False, True] if keras.backend.backend() == "tensorflow" else [False]
+# axes are summed in variadic XLA reduces (`keras_atac.layers.xla_sums`): tested with `XLA_MODES`.
 
 
 @pytest.mark.parametrize("xla", XLA_MODES)

@@ -9,11 +9,9 @@ import pytest
 from keras import ops
 
 from keras_atac.layers import recomputation
-from tests.backend_utils import gradients
+from tests.backend_utils import XLA_MODES, gradients
 
 BACKEND = keras.backend.backend()
-# On TensorFlow eagerly and inside `tf.function(jit_compile=True)`; JAX compiles every gradient.
-XLA_MODES = [False, True] if BACKEND == "tensorflow" else [False]
 
 
 @pytest.mark.parametrize("xla", XLA_MODES)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_atac.layers import XUnit
-from tests.backend_utils import gradients
+from tests.backend_utils import XLA_MODES, gradients
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
 from tests.layers.reference_ops import (
     conv_reference,
@@ -59,9 +59,7 @@ def test_matches_numpy_reference(shape, data_format, kernel_size):
         )
 
 
-@pytest.mark.parametrize(
-    "xla", [False, True] if keras.backend.backend() == "tensorflow" else [False]
-)
+@pytest.mark.parametrize("xla", XLA_MODES)
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_training_gradients_match_finite_differences(data_format, xla):
     """The input and weight gradients in training against central differences of the NumPy
