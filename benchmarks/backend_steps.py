@@ -18,8 +18,10 @@ memory of one step with what the backend offers on CPU:
 
 Every `step()` returns `(input_gradient, weight_gradients, ...)` once they are computed.
 `inference_step(layer, x, mode)` is the same compiled path for `layer(x, training=False)`
-without gradients (a layer or a whole model); `profile(step)` says what a step runs (XLA's
-kernels, or PyTorch's operators with their times).
+without gradients (a layer or a whole model); `model_step(model, x, y)` is one training step
+of a compiled Keras model as `fit` runs it. `profile(step)` says what a step runs (XLA's
+kernels, or PyTorch's operators with their times) and `kernel_times(step, repeats)` how long
+each of them takes (`benchmarks.kernel_times`).
 """
 
 import importlib
@@ -28,6 +30,8 @@ import re
 
 import keras
 import numpy as np
+
+from benchmarks.kernel_times import Kernel, torch_category, xla_kernel_times
 
 
 def call_kwargs(layer, training=True):
@@ -39,6 +43,18 @@ def call_kwargs(layer, training=True):
 def to_numpy(variable):
     """A Keras variable's value as a NumPy array (to build the plain-framework references)."""
     return keras.ops.convert_to_numpy(variable)
+
+
+def model_state(model):
+    """The state a JAX Keras model's `train_step` takes and returns: the values of its
+    trainable, non-trainable, optimizer and metrics variables (the optimizer built)."""
+    values = lambda variables: [variable.value for variable in variables]  # noqa: E731
+    return (
+        values(model.trainable_variables),
+        values(model.non_trainable_variables),
+        values(model.optimizer.variables),
+        values(model.metrics_variables),
+    )
 
 
 def hlo_summary(text):
@@ -74,6 +90,12 @@ class TensorFlowSteps:
     """`tf.function(jit_compile=True)`: XLA, the compiled path of TensorFlow."""
 
     modes = ("xla",)
+    # What `kernel_times` measures here, where it differs from "every kernel's time".
+    kernel_times_caveat = (
+        "(On TensorFlow, XLA's convolutions run on Eigen's thread pool after their kernel's "
+        "profiler event has ended, so their row counts about their launch only; the other "
+        "rows are complete.)"
+    )
 
     def __init__(self):
         import tensorflow as tf
@@ -97,14 +119,7 @@ class TensorFlowSteps:
         tf = self.tf
         kwargs = call_kwargs(layer, training=False)
         forward = tf.function(lambda inputs: layer(inputs, **kwargs), jit_compile=True)
-        x = tf.constant(x)
-
-        def step():
-            result = forward(x)
-            tf.test.experimental.sync_devices()
-            return result
-
-        return step
+        return self._synced_step(forward, tf.constant(x))
 
     def _step(self, forward, variables, x):
         tf = self.tf
@@ -118,16 +133,35 @@ class TensorFlowSteps:
             input_gradient, *weight_gradients = tape.gradient(loss, [inputs, *variables])
             return input_gradient, weight_gradients
 
+        return self._synced_step(gradients, x)
+
+    def model_step(self, model, x, y):
+        """One training step of a compiled Keras model as `fit` compiles it on TensorFlow:
+        `model.train_step` in `tf.function(jit_compile=True)`."""
+        tf = self.tf
+        train_step = tf.function(model.train_step, jit_compile=True)
+        return self._synced_step(train_step, (tf.constant(x), tf.constant(y)))
+
+    def _synced_step(self, function, argument):
+        """A step that calls a compiled `function(argument)` and returns once its result is
+        computed; `step.optimized_hlo()` is the program XLA runs."""
+        tf = self.tf
+
         def step():
-            result = gradients(x)
+            result = function(argument)
             tf.test.experimental.sync_devices()
             return result
 
-        step.optimized_hlo = lambda: gradients.experimental_get_compiler_ir(x)("optimized_hlo")
+        step.optimized_hlo = lambda: function.experimental_get_compiler_ir(argument)(
+            "optimized_hlo"
+        )
         return step
 
     def profile(self, step):
         return hlo_summary(step.optimized_hlo())
+
+    def kernel_times(self, step, repeats):
+        return xla_kernel_times(step, step.optimized_hlo(), repeats=repeats)
 
     def peak_bytes(self, step):
         experimental = self.tf.config.experimental
@@ -148,6 +182,7 @@ class JaxSteps:
     """`jax.jit` of `jax.grad` over `stateless_call`: the compiled path of JAX."""
 
     modes = ("jit",)
+    kernel_times_caveat = None
 
     def __init__(self):
         import jax
@@ -206,8 +241,28 @@ class JaxSteps:
         step.compiled = gradients.lower(params, state, x).compile()
         return step
 
+    def model_step(self, model, x, y):
+        """One training step of a compiled (and already stepped) Keras model as `fit` runs it
+        on JAX: `model.train_step` under `jax.jit`, the model's state in and out, the input
+        state's buffers donated to the output."""
+        jax = self.jax
+        # A copy: the step donates its input state, which must not be the model's own buffers.
+        current = [jax.tree.map(lambda value: value.copy(), model_state(model))]
+        data = (jax.numpy.asarray(x), jax.numpy.asarray(y))
+        compiled = jax.jit(model.train_step, donate_argnums=0).lower(current[0], data).compile()
+
+        def step():
+            _, current[0] = compiled(current[0], data)
+            return jax.block_until_ready(current[0])
+
+        step.compiled = compiled
+        return step
+
     def profile(self, step):
         return hlo_summary(step.compiled.as_text())
+
+    def kernel_times(self, step, repeats):
+        return xla_kernel_times(step, step.compiled.as_text(), repeats=repeats)
 
     def peak_bytes(self, step):
         analysis = step.compiled.memory_analysis()
@@ -218,6 +273,9 @@ class TorchSteps:
     """Eager PyTorch, and `torch.compile` of the forward pass (inductor; backward by AOT)."""
 
     modes = ("eager", "compile")
+    kernel_times_caveat = (
+        "(On PyTorch, each row is the `aten` operators' self time on the calling thread.)"
+    )
 
     def __init__(self):
         import torch
@@ -263,6 +321,28 @@ class TorchSteps:
             return input_gradient, weight_gradients
 
         return step
+
+    def model_step(self, model, x, y):
+        """One training step of a compiled Keras model: `model.train_on_batch`, eager."""
+        return lambda: model.train_on_batch(x, y)
+
+    def kernel_times(self, step, repeats):
+        """`(kernel, ms, calls)` per call of `step` for each `aten` operator, by its self time
+        on the calling thread (`torch.profiler`), the slowest first."""
+        profiler = self.torch.profiler
+        with profiler.profile(activities=[profiler.ProfilerActivity.CPU]) as result:
+            for _ in range(repeats):
+                step()
+        times = [
+            (
+                Kernel(event.key, event.key, torch_category(event.key)),
+                event.self_cpu_time_total / 1e3 / repeats,
+                event.count / repeats,
+            )
+            for event in result.key_averages()
+            if event.key.startswith("aten::")
+        ]
+        return sorted(times, key=lambda item: -item[1])
 
     def profile(self, step):
         profiler = self.torch.profiler

@@ -43,6 +43,31 @@ def add_arguments(parser):
     )
 
 
+def compiled_network(depth, activation):
+    """`cifar_resnet(depth)` with `activation` at every site, compiled with the paper's
+    optimizer as this benchmark compiles it on the current backend (seeded weights)."""
+    import keras
+
+    import keras_atac
+
+    keras.utils.set_random_seed(0)
+    model = keras_atac.models.cifar_resnet(depth, num_classes=10, activation=activation)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=JIT_COMPILE[keras.backend.backend()],
+    )
+    return model
+
+
+def training_data(batch_size):
+    """A batch of CIFAR-sized random images and labels (the same in every run)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch_size, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=(batch_size,))
+    return x, y
+
+
 def training_step_peak_bytes(model, x, y):
     """The peak memory of one training step of a compiled (and already stepped) model."""
     import keras
@@ -54,13 +79,7 @@ def training_step_peak_bytes(model, x, y):
         return steps_of_backend.peak_bytes(lambda: model.train_on_batch(x, y))
     import jax
 
-    values = lambda variables: [variable.value for variable in variables]  # noqa: E731
-    state = (
-        values(model.trainable_variables),
-        values(model.non_trainable_variables),
-        values(model.optimizer.variables),
-        values(model.metrics_variables),
-    )
+    state = backend_steps.model_state(model)
     compiled = jax.jit(model.train_step).lower(state, (x, y)).compile()
     return steps_of_backend.peak_bytes(types.SimpleNamespace(compiled=compiled))
 
@@ -79,20 +98,10 @@ def work(args):
         remat = keras_atac.layers.ATAC(remat=True)
         activations["atac(remat=True)"] = keras.saving.serialize_keras_object(remat)
         names = list(activations)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(args.batch_size, 32, 32, 3)).astype("float32")
-    y = rng.integers(0, 10, size=(args.batch_size,))
+    x, y = training_data(args.batch_size)
     steps, macs, parameters, models = {}, {}, {}, {}
     for name in names:
-        keras.utils.set_random_seed(0)
-        model = keras_atac.models.cifar_resnet(
-            args.depth, num_classes=10, activation=activations[name]
-        )
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=JIT_COMPILE[backend],
-        )
+        model = compiled_network(args.depth, activations[name])
         steps[name] = lambda model=model: model.train_on_batch(x, y)
         models[name] = model
         parameters[name] = model.count_params()
