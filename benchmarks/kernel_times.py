@@ -22,6 +22,8 @@ import os
 import re
 import tempfile
 
+# Instructions of a program's entry computation that run no kernel.
+_NO_KERNEL = {"parameter", "constant", "bitcast", "tuple", "get-tuple-element"}
 # Operations that move no data of their own, or only rename it, left out of a kernel's
 # description of its work.
 _NO_WORK = {
@@ -35,7 +37,18 @@ _NO_WORK = {
     "iota",
 }
 # Operations that only move data.
-_DATA_MOVEMENT = {"transpose", "copy", "pad", "slice", "concatenate", "convert", "reverse"}
+_DATA_MOVEMENT = {
+    "broadcast",
+    "concatenate",
+    "convert",
+    "copy",
+    "iota",
+    "pad",
+    "reshape",
+    "reverse",
+    "slice",
+    "transpose",
+}
 # Operations that are neither elementwise nor in one of the other categories.
 _OTHER = {
     "all-reduce",
@@ -95,7 +108,7 @@ def hlo_kernels(hlo_text):
     computations, entry = _computations(hlo_text)
     kernels = {}
     for name, shape, operation, line in computations[entry]:
-        if operation in _NO_WORK:
+        if operation in _NO_KERNEL:
             continue
         operations = {operation}
         called = re.search(r"calls=%?([\w.\-]+)", line)

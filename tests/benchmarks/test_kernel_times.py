@@ -12,8 +12,8 @@ import pytest
 from benchmarks import backend_steps, kernel_times, profile_step
 
 # An optimized HLO module as XLA prints it: a multi-output fusion (a tuple type with spaces),
-# an elementwise fusion, a product, a transpose with fused work, and instructions that run
-# nothing (parameters, tuples, a bitcast).
+# an elementwise fusion, a product, a transpose with fused work, a broadcast of its own, and
+# instructions that run nothing (parameters, a constant, tuples, a bitcast).
 HLO = """HloModule jit_step, is_scheduled=true
 
 %add (x: f32[], y: f32[]) -> f32[] {
@@ -58,6 +58,8 @@ ENTRY %main.7 (Arg_0.1: f32[64,8], Arg_1.2: f32[8,16]) -> (f32[64,16], f32[16], 
   %mean = f32[16]{0} get-tuple-element(%statistics_fusion), index=0
   %transpose_fusion = f32[16,64]{1,0} fusion(%sigmoid_fusion), kind=kLoop, calls=%fused_transpose
   %flat = f32[1024]{0} bitcast(%sigmoid_fusion)
+  %zero.2 = f32[] constant(0)
+  %zeros.2 = f32[64,16]{1,0} broadcast(%zero.2), dimensions={}
   ROOT %tuple.4 = (f32[64,16]{1,0}, f32[16]{0}, f32[16,64]{1,0}) tuple(%sigmoid_fusion, %mean, %transpose_fusion)
 }
 """
@@ -77,6 +79,7 @@ def test_hlo_kernels_describe_the_work_of_each_kernel():
             "reduction",
         ),
         "transpose_fusion": ("fusion(maximum, transpose) -> f32[16,64]", "transpose"),
+        "zeros.2": ("broadcast(broadcast) -> f32[64,16]", "other data movement"),
     }
 
 
@@ -98,6 +101,7 @@ def test_outputs_of_one_shape_are_counted():
         ({"reduce-window"}, "reduction"),
         ({"copy", "transpose"}, "transpose"),
         ({"pad", "slice"}, "other data movement"),
+        (set(), "other data movement"),  # a fusion of broadcasts only
         ({"compare", "select"}, "elementwise"),
         ({"gather", "add"}, "other"),
     ],
