@@ -335,7 +335,7 @@ class TorchSteps:
                 step()
         times = [
             (
-                Kernel(event.key, event.key, torch_category(event.key)),
+                Kernel(event.key, torch_category(event.key)),
                 event.self_cpu_time_total / 1e3 / repeats,
                 event.count / repeats,
             )

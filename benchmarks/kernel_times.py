@@ -99,7 +99,8 @@ CATEGORIES = (
     "other",
 )
 
-Kernel = collections.namedtuple("Kernel", ["name", "work", "category"])
+# What a kernel does (`"fusion(exponential, multiply) -> f32[64,16]"`) and its category.
+Kernel = collections.namedtuple("Kernel", ["work", "category"])
 
 
 def hlo_kernels(hlo_text):
@@ -118,7 +119,7 @@ def hlo_kernels(hlo_text):
             target = re.search(r'custom_call_target="([^"]+)"', line)
             operation = f"custom-call {target.group(1)}" if target else operation
         work = f"{operation}({', '.join(sorted(operations))}) -> {shape}"
-        kernels[name] = Kernel(name, work, category(operations))
+        kernels[name] = Kernel(work, category(operations))
     return kernels
 
 

@@ -137,25 +137,27 @@ def _category_table(relu_times, layer_times, layer):
 def _work_table(relu_times, layer_times, layer, length):
     relu, other = kernel_times.by_work(relu_times), kernel_times.by_work(layer_times)
     absent = (None, 0.0, 0)
-    rows = []
+    changes = []
     for work in relu.keys() | other.keys():
         category = (other.get(work) or relu[work])[0]
-        (_, relu_ms, relu_runs), (_, other_ms, other_runs) = (
-            relu.get(work, absent),
-            other.get(work, absent),
+        _, relu_ms, relu_runs = relu.get(work, absent)
+        _, other_ms, other_runs = other.get(work, absent)
+        changes.append(
+            (other_ms - relu_ms, work, category, relu_ms, relu_runs, other_ms, other_runs)
         )
-        rows.append(
-            [
-                f"`{work}`",
-                category,
-                f"{relu_ms:.1f} ({relu_runs:.0f})",
-                f"{other_ms:.1f} ({other_runs:.0f})",
-                f"{other_ms - relu_ms:+.1f}",
-            ]
-        )
-    rows.sort(key=lambda row: -abs(float(row[-1])))
+    changes.sort(key=lambda change: -abs(change[0]))
+    rows = [
+        [
+            f"`{work}`",
+            category,
+            f"{relu_ms:.1f} ({relu_runs:.0f})",
+            f"{other_ms:.1f} ({other_runs:.0f})",
+            f"{difference:+.1f}",
+        ]
+        for difference, work, category, relu_ms, relu_runs, other_ms, other_runs in changes[:length]
+    ]
     header = ["work", "category", "ReLU ms", f"{layer} ms", "difference"]
-    return harness.markdown_table(header, rows[:length])
+    return harness.markdown_table(header, rows)
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ class _ScaledTerms:
             self.u_powers.append(self.u_powers[-1] * u)
         # `abs`, not `u * sign(u)`: no derivative of it is taken (`_safe_rational` writes the
         # gradient out, with sign(0) = 0 at the kinks), and under XLA's CPU compiler `sign`
-        # costs a compare and two selects per element, in every kernel that recomputes it.
+        # costs compares and selects per element, in every kernel that recomputes it.
         magnitude = ops.abs(u)
         for _ in range(DENOMINATOR_DEGREE):
             self.magnitude_powers.append(self.magnitude_powers[-1] * magnitude)
