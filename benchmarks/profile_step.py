@@ -84,25 +84,21 @@ def layer_profile(args):
 
 
 def network_profile(args):
+    measured = network_kernel_times(
+        args.layer, args.depth, args.batch_size, args.repeats, args.profiled
+    )
+    return network_report(args, *measured)
+
+
+def network_report(args, step_ms, profiles):
+    """The Markdown of `network_profile`, from what `network_kernel_times` measured."""
     import keras
 
-    from benchmarks import backend_steps, train_step
+    from benchmarks import backend_steps
 
-    steps_of_backend = backend_steps.current()
-    x, y = train_step.training_data(args.batch_size)
-    steps = {}
-    for activation in ("relu", args.layer):
-        model = train_step.compiled_network(args.depth, activation)
-        model.train_on_batch(x, y)  # builds the optimizer's variables
-        steps[activation] = steps_of_backend.model_step(model, x, y)
-    times = harness.interleaved_times(steps, warmup=2, repeats=args.repeats)
-    step_ms = {name: harness.median_ms(times[name]) for name in steps}
-    profiles = {
-        name: steps_of_backend.kernel_times(step, args.profiled) for name, step in steps.items()
-    }
     relu, layer = "relu", args.layer
     compiled = "eager" if keras.backend.backend() == "torch" else "XLA"
-    caveat = steps_of_backend.kernel_times_caveat
+    caveat = backend_steps.current().kernel_times_caveat
     return "\n".join(
         [
             f"### cifar_resnet({args.depth}), {layer} against ReLU, "
@@ -122,6 +118,25 @@ def network_profile(args):
             "",
         ]
     )
+
+
+def network_kernel_times(layer, depth, batch_size, repeats, profiled):
+    """The training steps of `cifar_resnet(depth)` with ReLU and with `layer`, timed interleaved
+    and then profiled: `({"relu": ms, layer: ms}, {"relu": times, layer: times})`, the median
+    step times and each step's `kernel_times` list."""
+    from benchmarks import backend_steps, train_step
+
+    steps_of_backend = backend_steps.current()
+    x, y = train_step.training_data(batch_size)
+    steps = {}
+    for activation in ("relu", layer):
+        model = train_step.compiled_network(depth, activation)
+        model.train_on_batch(x, y)  # builds the optimizer's variables
+        steps[activation] = steps_of_backend.model_step(model, x, y)
+    times = harness.interleaved_times(steps, warmup=2, repeats=repeats)
+    step_ms = {name: harness.median_ms(times[name]) for name in steps}
+    profiles = {name: steps_of_backend.kernel_times(step, profiled) for name, step in steps.items()}
+    return step_ms, profiles
 
 
 def _category_table(relu_times, layer_times, layer):
