@@ -4,6 +4,7 @@ import pytest
 
 from keras_atac import layers
 from keras_atac.layers import GatherExcite
+from tests.backend_utils import XLA_MODES, gradients
 from tests.layer_test_case import LayerTestCase, parameter_count, to_numpy
 from tests.layers.reference_ops import (
     RESNET50_PARAMETERS,
@@ -125,6 +126,9 @@ class TestGatherExciteThetaGlobal(LayerTestCase):
         ((2, 5, 7, 4), "channels_last", 4, False, False),
         ((2, 4, 5, 4), "channels_first", 4, True, True),
         ((2, 4, 4, 5), "channels_first", 3, False, False),
+        # The map-sized gather on one spatial axis, both layouts, W == C for channels-first.
+        ((2, 9, 4), "channels_last", "global", True, False),
+        ((2, 4, 4), "channels_first", "global", True, True),
     ],
 )
 def test_matches_numpy_reference(shape, data_format, extent, extra_params, use_mlp):
@@ -187,6 +191,54 @@ def test_global_gather_kernel_is_read_at_full_precision():
     gate = to_numpy(keras.ops.cast(layer(x, training=False), "float32"))
     expected = 8 * 3 * 2.0**-12 / np.sqrt(1.0 + 1e-5)  # BatchNorm at its initial statistics
     np.testing.assert_allclose(gate, expected, rtol=2e-3)
+
+
+@pytest.mark.parametrize("xla", XLA_MODES)
+@pytest.mark.parametrize(
+    "shape, data_format",
+    [
+        ((2, 5, 6, 3), "channels_last"),
+        ((2, 3, 5, 6), "channels_first"),
+        ((2, 7, 3), "channels_last"),
+        ((2, 3, 3), "channels_first"),  # W == C
+    ],
+)
+def test_global_gather_value_and_gradients_match_closed_form(shape, data_format, xla):
+    """GE-θ's map-sized gather g[n, c] = sum_p x[n, p, c] * k[p, c] (an einsum on TensorFlow,
+    a product and a sum elsewhere): dg/dx[n, p, c] = k[p, c] and dg/dk[p, c] = sum_n x[n, p, c],
+    each times the upstream gradient."""
+    layer = GatherExcite(extra_params=True, data_format=data_format)
+    layer.build(shape)
+    gather = layer.gather_convs[0]
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape).astype("float32")
+    kernel = rng.normal(size=tuple(gather.kernel.shape)).astype("float32")
+    gather.kernel.assign(kernel)
+    channels_last = data_format == "channels_last"
+    x_last = (x if channels_last else np.moveaxis(x, 1, -1)).astype("float64")  # (N, *P, C)
+    k = kernel[..., 0].astype("float64")  # (*P, C)
+    spatial = tuple(range(1, x.ndim - 1))
+    upstream = rng.normal(size=(shape[0], x_last.shape[-1])).astype("float32")
+    upstream_kept = np.expand_dims(upstream, spatial if channels_last else tuple(range(2, x.ndim)))
+
+    value = to_numpy(gather(x))
+    expected = np.expand_dims((x_last * k).sum(axis=spatial), spatial)
+    if not channels_last:
+        expected = np.moveaxis(expected, -1, 1)
+    np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-5)
+
+    def loss(inputs, kernel_value):
+        outputs, _ = gather.stateless_call([kernel_value], [], inputs)
+        return keras.ops.sum(outputs * keras.ops.convert_to_tensor(upstream_kept))
+
+    d_x, d_kernel = gradients(loss, x, kernel, xla=xla)
+    upstream_per_position = upstream.reshape(shape[0], *([1] * len(spatial)), -1)
+    want_x = upstream_per_position * k  # (N, *P, C)
+    if not channels_last:
+        want_x = np.moveaxis(want_x, -1, 1)
+    want_kernel = (x_last * upstream_per_position).sum(axis=0)[..., None]
+    np.testing.assert_allclose(d_x, want_x, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d_kernel, want_kernel, rtol=1e-5, atol=1e-5)
 
 
 def test_parameter_free_gather_runs_on_unknown_spatial_sizes():
