@@ -25,8 +25,8 @@ from tests.robustness import catalog
 pytestmark = pytest.mark.slow
 
 LAYERS = catalog.package_layers()
-# Made here, not in the strategy: a layer's constructor (on PyTorch, its `torch.nn.Module`)
-# touches Python's `random` module, which a strategy must leave alone.
+# Made here, not in the strategy: building a layer touches Python's `random` module (on every
+# backend; Hypothesis warned for each layer), which a strategy must leave alone.
 TAKES_DATA_FORMAT = {name: catalog.takes_data_format(make) for name, make in LAYERS.items()}
 PACKAGE_DIR = str(Path(keras_atac.__file__).parent)
 
