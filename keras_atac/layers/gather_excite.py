@@ -307,27 +307,17 @@ class _MapSizedGather:
     """GE-θ's global gather: a depthwise kernel as large as the map, with valid padding, is
     one weighted sum over the positions per channel.
 
-    Computed as that sum rather than as a convolution: XLA's CPU convolution is 10³ times
-    slower on a map-sized kernel, and its gradient more so. On TensorFlow the sum is an
-    `einsum`, which XLA runs as matrix products: there the elementwise product and reduction
-    took 2.3x as long for the forward and backward pass at 128×32×32×16 (a reduction over the
-    positions, and one over the batch for the kernel's gradient), while on JAX the `einsum` was
-    1.5x slower at 128×8×8×64 and on PyTorch 1.2x slower at 128×32×32×16 than the product and
-    reduction they keep (`docs/benchmarks.md`). A sublayer (not a function of `GatherExcite`)
-    so that its kernel is read under its own float32 policy, not autocast to GatherExcite's
-    16-bit compute dtype.
+    Computed as that sum (an elementwise product and a reduction) rather than as a
+    convolution: XLA's CPU convolution is 10³ times slower on a map-sized kernel, and its
+    gradient more so. A sublayer (not a function of `GatherExcite`) so that its kernel is read
+    under its own float32 policy, not autocast to GatherExcite's 16-bit compute dtype.
     """
 
     def call(self, inputs):
         kernel = ops.squeeze(ops.cast(self.kernel, inputs.dtype), axis=-1)  # spatial + (C,)
-        axes = checks.spatial_axes(len(inputs.shape), self.data_format)
-        if keras.backend.backend() == "tensorflow":
-            spatial = "hwd"[: len(axes)]
-            map_axes = f"n{spatial}c" if self.data_format == "channels_last" else f"nc{spatial}"
-            sums = ops.einsum(f"{map_axes},{spatial}c->nc", inputs, kernel)
-            return ops.expand_dims(sums, axes)
         if self.data_format == "channels_first":
             kernel = ops.moveaxis(kernel, -1, 0)
+        axes = checks.spatial_axes(len(inputs.shape), self.data_format)
         return ops.sum(inputs * kernel, axis=axes, keepdims=True)
 
 

@@ -204,9 +204,8 @@ def test_global_gather_kernel_is_read_at_full_precision():
     ],
 )
 def test_global_gather_value_and_gradients_match_closed_form(shape, data_format, xla):
-    """GE-θ's map-sized gather g[n, c] = sum_p x[n, p, c] * k[p, c] (an einsum on TensorFlow,
-    a product and a sum elsewhere): dg/dx[n, p, c] = k[p, c] and dg/dk[p, c] = sum_n x[n, p, c],
-    each times the upstream gradient."""
+    """GE-θ's map-sized gather g[n, c] = sum_p x[n, p, c] * k[p, c]: dg/dx[n, p, c] = k[p, c]
+    and dg/dk[p, c] = sum_n x[n, p, c], each times the upstream gradient."""
     layer = GatherExcite(extra_params=True, data_format=data_format)
     layer.build(shape)
     gather = layer.gather_convs[0]
