@@ -193,7 +193,8 @@ def xla_kernel_times(run, hlo_text, *, repeats=5):
 
 
 def by_category(times):
-    """category -> milliseconds, from `xla_kernel_times`'s list (every category present)."""
+    """category -> milliseconds, from a list of `(kernel, ms, calls)` as `xla_kernel_times`
+    and PyTorch's `kernel_times` (`benchmarks.backend_steps`) return (every category present)."""
     totals = dict.fromkeys(CATEGORIES, 0.0)
     for kernel, ms, _ in times:
         totals[kernel.category] += ms
@@ -201,8 +202,8 @@ def by_category(times):
 
 
 def by_work(times):
-    """work -> (category, milliseconds, runs), summed over the kernels of `xla_kernel_times`'s
-    list that do that work."""
+    """work -> (category, milliseconds, runs), summed over the kernels of such a list that do
+    that work."""
     totals = {}
     for kernel, ms, calls in times:
         _, total, runs = totals.get(kernel.work, (kernel.category, 0.0, 0))
